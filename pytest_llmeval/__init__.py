@@ -1,0 +1,1 @@
+"""pytest-llmeval: LLM output regression testing as ordinary pytest tests."""
