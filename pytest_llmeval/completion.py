@@ -1,0 +1,83 @@
+"""What a model call returns to a test: the text plus usage, timing, cost and checks."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+import jsonschema.exceptions
+
+_FENCE = re.compile(r"^```[\w-]*\s*\n(.*?)\n?```$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts as the server reported them (OpenAI field names)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A function call the model asked for, arguments already parsed from JSON."""
+
+    id: str
+    name: str
+    arguments: Any
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One model answer; `raw` is the untouched `openai` response object."""
+
+    text: str
+    model: str
+    usage: Usage
+    latency_s: float
+    cost_usd: float | None
+    finish_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    ttft_s: float | None = None
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Output tokens per second of wall time, when both are known."""
+        if self.latency_s <= 0 or not self.usage.completion_tokens:
+            return None
+        return self.usage.completion_tokens / self.latency_s
+
+    def json(self, schema: dict[str, Any] | None = None) -> Any:
+        """Parse the text as JSON (one markdown fence allowed) and validate it against `schema`.
+
+        A parse or validation failure is an AssertionError, i.e. a failed sample.
+        """
+        body = self.text.strip()
+        fenced = _FENCE.match(body)
+        if fenced:
+            body = fenced.group(1)
+        try:
+            value = json.loads(body)
+        except json.JSONDecodeError as exc:
+            raise AssertionError(
+                f"response is not valid JSON ({exc}): {_excerpt(self.text)}"
+            ) from None
+        if schema is not None:
+            validator_cls = jsonschema.validators.validator_for(schema)
+            validator_cls.check_schema(schema)
+            error = jsonschema.exceptions.best_match(validator_cls(schema).iter_errors(value))
+            if error is not None:
+                raise AssertionError(f"JSON at {error.json_path}: {error.message}")
+        return value
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")

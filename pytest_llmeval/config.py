@@ -1,0 +1,295 @@
+"""Run settings: the gateway and its models, from TOML, environment and command line."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+APIS = ("chat", "completion")
+
+_TOP_KEYS = {
+    "base_url",
+    "api_key_env",
+    "models",
+    "default_models",
+    "samples",
+    "concurrency",
+    "timeout",
+    "retries",
+    "params",
+}
+_MODEL_KEYS = {
+    "model",
+    "api",
+    "base_url",
+    "api_key_env",
+    "input_cost_per_mtok",
+    "output_cost_per_mtok",
+    "max_concurrency",
+    "params",
+}
+
+
+class ConfigError(ValueError):
+    """A user mistake in the configuration; the message names the source and key."""
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """One model as the run sees it: the alias used in test ids and how to reach it."""
+
+    name: str
+    model_id: str
+    api: str = "chat"
+    base_url: str | None = None
+    api_key_env: str | None = None
+    input_cost_per_mtok: float | None = None
+    output_cost_per_mtok: float | None = None
+    max_concurrency: int | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def cost_usd(self, input_tokens: int, output_tokens: int) -> float | None:
+        """Price of one call, or None when the model has no prices configured."""
+        if self.input_cost_per_mtok is None and self.output_cost_per_mtok is None:
+            return None
+        return (
+            input_tokens * (self.input_cost_per_mtok or 0.0)
+            + output_tokens * (self.output_cost_per_mtok or 0.0)
+        ) / 1e6
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, secret-free description for reports."""
+        return {
+            "name": self.name,
+            "model_id": self.model_id,
+            "api": self.api,
+            "input_cost_per_mtok": self.input_cost_per_mtok,
+            "output_cost_per_mtok": self.output_cost_per_mtok,
+        }
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the plugin needs to talk to models, already merged from all sources."""
+
+    source: str = "defaults"
+    base_url: str | None = None
+    api_key_env: str = DEFAULT_API_KEY_ENV
+    api_key_env_explicit: bool = False
+    models: Mapping[str, ModelSettings] = field(default_factory=dict)
+    selected: tuple[str, ...] = ()
+    samples: int = 10
+    concurrency: int = 8
+    timeout: float = 60.0
+    retries: int = 2
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def model(self, name: str) -> ModelSettings:
+        """Settings for a model name; undeclared names are raw ids at the default gateway."""
+        found = self.models.get(name)
+        return found if found is not None else ModelSettings(name=name, model_id=name)
+
+    def key_env(self, model: ModelSettings) -> str:
+        """Name of the environment variable holding this model's API key."""
+        return model.api_key_env or self.api_key_env
+
+    def gateway_url(self, model: ModelSettings) -> str | None:
+        """Base URL a model is reached at."""
+        return model.base_url or self.base_url
+
+
+def find_config_file(rootdir: Path) -> Path | None:
+    """`llmeval.toml` wins over `pyproject.toml` with a [tool.llmeval] table."""
+    candidate = rootdir / "llmeval.toml"
+    if candidate.is_file():
+        return candidate
+    pyproject = rootdir / "pyproject.toml"
+    if pyproject.is_file() and "llmeval" in _read_toml(pyproject).get("tool", {}):
+        return pyproject
+    return None
+
+
+def load_settings(
+    path: Path | None,
+    env: Mapping[str, str],
+    *,
+    models: str | None = None,
+    base_url: str | None = None,
+    concurrency: int | None = None,
+    timeout: float | None = None,
+    retries: int | None = None,
+) -> Settings:
+    """Merge file < environment < command line into Settings; raise ConfigError on bad input."""
+    settings = Settings() if path is None else parse_table(*_config_table(path))
+    if env.get("OPENAI_BASE_URL"):
+        settings = replace(settings, base_url=env["OPENAI_BASE_URL"])
+    overrides: dict[str, Any] = {
+        "base_url": base_url,
+        "concurrency": concurrency,
+        "timeout": timeout,
+        "retries": retries,
+    }
+    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    if models is not None:
+        settings = replace(settings, selected=parse_model_list(models, "--llm-models"))
+    check_known(settings, settings.selected, "--llm-models")
+    return settings
+
+
+def parse_model_list(text: str, where: str) -> tuple[str, ...]:
+    """Split `a,b` into names, rejecting empty entries and duplicates."""
+    names = tuple(part.strip() for part in text.split(","))
+    if not text.strip():
+        return ()
+    if any(not name for name in names):
+        raise ConfigError(f"{where}: empty model name in {text!r}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: a model is named twice in {text!r}")
+    return names
+
+
+def check_known(settings: Settings, names: tuple[str, ...], where: str) -> None:
+    """Once models are declared, every name must be one of them (catches typos)."""
+    if not settings.models:
+        return
+    for name in names:
+        if name not in settings.models:
+            known = ", ".join(sorted(settings.models))
+            raise ConfigError(
+                f"{where}: unknown model {name!r}; declare it in [models.{name}] "
+                f"of {settings.source} or pick one of: {known}"
+            )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _config_table(path: Path) -> tuple[Mapping[str, Any], str]:
+    data = _read_toml(path)
+    tool = data.get("tool", {})
+    if isinstance(tool, dict) and "llmeval" in tool:
+        return tool["llmeval"], f"{path} [tool.llmeval]"
+    if path.name == "pyproject.toml":
+        raise ConfigError(f"{path}: no [tool.llmeval] table")
+    return data, str(path)
+
+
+def parse_table(table: Mapping[str, Any], source: str) -> Settings:
+    """Validate one config table; every error names the source and key."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{source}: expected a table")
+    for key in table:
+        if key not in _TOP_KEYS:
+            raise ConfigError(
+                f"{source}: unknown key {key!r} (known: {', '.join(sorted(_TOP_KEYS))})"
+            )
+    raw_models = table.get("models", {})
+    declared: dict[str, ModelSettings] = {}
+    selected: tuple[str, ...] = ()
+    if isinstance(raw_models, list):
+        selected = tuple(_name_list(raw_models, source, "models"))
+    elif isinstance(raw_models, Mapping):
+        for name, entry in raw_models.items():
+            declared[name] = _parse_model(name, entry, f"{source} models.{name}")
+    else:
+        raise ConfigError(f"{source}: 'models' must be a list of names or a table of models")
+    if "default_models" in table:
+        if selected:
+            raise ConfigError(
+                f"{source}: give either a 'models' list or 'default_models', not both"
+            )
+        selected = tuple(_name_list(table["default_models"], source, "default_models"))
+    settings = Settings(
+        source=source,
+        base_url=_opt_str(table, "base_url", source),
+        api_key_env=_opt_str(table, "api_key_env", source) or DEFAULT_API_KEY_ENV,
+        api_key_env_explicit="api_key_env" in table,
+        models=declared,
+        selected=selected,
+        samples=_int(table, "samples", source, 10, minimum=1),
+        concurrency=_int(table, "concurrency", source, 8, minimum=1),
+        timeout=_float(table, "timeout", source, 60.0, positive=True) or 60.0,
+        retries=_int(table, "retries", source, 2, minimum=0),
+        params=_params(table, source),
+    )
+    check_known(settings, selected, f"{source} default_models")
+    return settings
+
+
+def _parse_model(name: str, entry: Any, where: str) -> ModelSettings:
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"{where}: expected a table")
+    for key in entry:
+        if key not in _MODEL_KEYS:
+            raise ConfigError(
+                f"{where}: unknown key {key!r} (known: {', '.join(sorted(_MODEL_KEYS))})"
+            )
+    api = _opt_str(entry, "api", where) or "chat"
+    if api not in APIS:
+        raise ConfigError(f"{where}: api = {api!r} must be one of {', '.join(APIS)}")
+    limit = entry.get("max_concurrency")
+    return ModelSettings(
+        name=name,
+        model_id=_opt_str(entry, "model", where) or name,
+        api=api,
+        base_url=_opt_str(entry, "base_url", where),
+        api_key_env=_opt_str(entry, "api_key_env", where),
+        input_cost_per_mtok=_float(entry, "input_cost_per_mtok", where, None),
+        output_cost_per_mtok=_float(entry, "output_cost_per_mtok", where, None),
+        max_concurrency=None
+        if limit is None
+        else _int(entry, "max_concurrency", where, 1, minimum=1),
+        params=_params(entry, where),
+    )
+
+
+def _name_list(value: Any, source: str, key: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{source}: {key!r} must be a list of model names")
+    return value
+
+
+def _opt_str(table: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = table.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{where}: {key!r} must be a string, got {value!r}")
+    return value
+
+
+def _int(table: Mapping[str, Any], key: str, where: str, default: int, *, minimum: int) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{where}: {key!r} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _float(
+    table: Mapping[str, Any], key: str, where: str, default: float | None, *, positive: bool = False
+) -> float | None:
+    value = table.get(key, default)
+    if value is None:
+        return None
+    bad = isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+    if bad or value < 0 or (positive and value == 0):
+        kind = "a positive number" if positive else "a number >= 0"
+        raise ConfigError(f"{where}: {key!r} must be {kind}, got {value!r}")
+    return float(value)
+
+
+def _params(table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    value = table.get("params", {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: 'params' must be a table of request parameters")
+    return dict(value)

@@ -1,0 +1,136 @@
+"""The `llmeval` marker: its arguments, validated once, resolved per model."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .config import ConfigError
+from .stats import MODES
+
+DEFAULT_WILDCARD = "*"
+_KWARGS = ("pass_rate", "samples", "confidence", "mode", "models")
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """What a test asks for: a pass rate over samples, judged at a confidence."""
+
+    pass_rate: float | Mapping[str, float] = 1.0
+    samples: int | None = None
+    confidence: float = 0.95
+    mode: str = "not_worse"
+    models: tuple[str, ...] | None = None
+    marked: bool = True
+
+    def resolve(self, model: str, default_samples: int, samples_override: int | None) -> Plan:
+        """The concrete plan for one model; the marker was validated, so lookups succeed."""
+        rate = self.pass_rate
+        if isinstance(rate, Mapping):
+            rate = rate[model] if model in rate else rate[DEFAULT_WILDCARD]
+        if not self.marked:
+            samples = 1
+        elif samples_override is not None:
+            samples = samples_override
+        else:
+            samples = self.samples or default_samples
+        return Plan(float(rate), samples, self.confidence, self.mode, self.marked)
+
+    def mentioned_models(self) -> set[str]:
+        """Model names the marker refers to, for checking them against the config."""
+        names = set(self.models or ())
+        if isinstance(self.pass_rate, Mapping):
+            names.update(k for k in self.pass_rate if k != DEFAULT_WILDCARD)
+        return names
+
+
+UNMARKED = EvalSpec(marked=False)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One test x model: what to sample and how to judge it."""
+
+    pass_rate: float
+    samples: int
+    confidence: float
+    mode: str
+    marked: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pass_rate": self.pass_rate,
+            "samples": self.samples,
+            "confidence": self.confidence,
+            "mode": self.mode,
+            "marked": self.marked,
+        }
+
+
+def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> EvalSpec:
+    """Validate marker arguments, raising ConfigError that names the test and the key."""
+    prefix = f"{where}: llmeval marker"
+    if args:
+        raise ConfigError(f"{prefix}: takes keyword arguments only ({', '.join(_KWARGS)})")
+    for key in kwargs:
+        if key not in _KWARGS:
+            raise ConfigError(f"{prefix}: unknown argument {key!r} (known: {', '.join(_KWARGS)})")
+    pass_rate = kwargs.get("pass_rate", 1.0)
+    if isinstance(pass_rate, Mapping):
+        if not pass_rate:
+            raise ConfigError(f"{prefix}: pass_rate dict is empty")
+        rates = {str(k): _rate(v, f"{prefix}: pass_rate[{k!r}]") for k, v in pass_rate.items()}
+        pass_rate = rates
+    else:
+        pass_rate = _rate(pass_rate, f"{prefix}: pass_rate")
+    samples = kwargs.get("samples")
+    if samples is not None and (
+        isinstance(samples, bool) or not isinstance(samples, int) or samples < 1
+    ):
+        raise ConfigError(f"{prefix}: samples={samples!r} must be an integer >= 1")
+    confidence = kwargs.get("confidence", 0.95)
+    if not _is_number(confidence) or not 0 < confidence < 1:
+        raise ConfigError(f"{prefix}: confidence={confidence!r} must be strictly between 0 and 1")
+    mode = kwargs.get("mode", "not_worse")
+    if mode not in MODES:
+        raise ConfigError(f"{prefix}: mode={mode!r} must be one of {', '.join(MODES)}")
+    models = kwargs.get("models")
+    if models is not None:
+        if isinstance(models, str):
+            models = [models]
+        if not isinstance(models, Sequence) or not all(isinstance(m, str) and m for m in models):
+            raise ConfigError(f"{prefix}: models={models!r} must be a list of model names")
+        models = tuple(models)
+    return EvalSpec(pass_rate, samples, float(confidence), mode, models)
+
+
+def check_models(spec: EvalSpec, known: set[str], where: str) -> None:
+    """Reject marker model names that the run can never have (typos)."""
+    unknown = sorted(spec.mentioned_models() - known)
+    if unknown:
+        raise ConfigError(
+            f"{where}: llmeval marker names unknown model(s) {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(sorted(known)) or '(none)'}"
+        )
+
+
+def check_rate_covers(spec: EvalSpec, model: str, where: str) -> None:
+    """A per-model pass_rate dict must cover every model the test runs on."""
+    rate = spec.pass_rate
+    if isinstance(rate, Mapping) and model not in rate and DEFAULT_WILDCARD not in rate:
+        raise ConfigError(
+            f"{where}: llmeval marker pass_rate has no entry for model {model!r}; "
+            f"add it or a {DEFAULT_WILDCARD!r} default"
+        )
+
+
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
+def _rate(value: Any, where: str) -> float:
+    if not _is_number(value) or not 0 <= value <= 1:
+        raise ConfigError(f"{where}={value!r} must be a number in [0, 1]")
+    return float(value)

@@ -1,0 +1,392 @@
+"""pytest glue: options, per-model parametrization, fixtures, sampling, reporting."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import os
+import traceback
+from collections.abc import Callable, Coroutine, Generator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+
+from .client import CALL_ERRORS, LLM, ClientPool, MissingKeyError
+from .config import ConfigError, ModelSettings, Settings, find_config_file, load_settings
+from .marker import UNMARKED, EvalSpec, check_models, check_rate_covers, parse_marker
+from .report import Result, broken_result, build_report, sampled_result, table_lines, write_report
+from .sampling import Classifier, Sampled, run_async, run_sync
+from .stats import min_valid_samples
+
+if TYPE_CHECKING:
+    from .testing import FakeGateway
+
+T = TypeVar("T")
+KEY = "llmeval"
+SETTINGS = pytest.StashKey[Settings]()
+RUNTIME = pytest.StashKey["Runtime"]()
+RESULT = pytest.StashKey[Result]()
+NO_MODELS = (
+    "no models named: pass --llm-models=NAME[,NAME...] or set models "
+    "in [tool.llmeval] of pyproject.toml (or llmeval.toml)"
+)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    return (
+        _positive_int(str(int(text) + 1)) - 1 if text.lstrip("-").isdigit() else _positive_int(text)
+    )
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+    return value
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("llmeval", "LLM evaluation (pytest-llmeval)")
+    group.addoption(
+        "--llm-models", metavar="A,B", help="models to run; each LLM test runs once per model"
+    )
+    group.addoption(
+        "--llm-config",
+        metavar="PATH",
+        help="config file (default: llmeval.toml or [tool.llmeval] in pyproject.toml)",
+    )
+    group.addoption(
+        "--llm-base-url",
+        metavar="URL",
+        help="default gateway URL (overrides config and OPENAI_BASE_URL)",
+    )
+    group.addoption(
+        "--llm-samples", type=_positive_int, metavar="N", help="override every marker's samples"
+    )
+    group.addoption(
+        "--llm-concurrency",
+        type=_positive_int,
+        metavar="N",
+        help="concurrent samples inside one test (default 8)",
+    )
+    group.addoption(
+        "--llm-timeout", type=_positive_float, metavar="S", help="per-request timeout in seconds"
+    )
+    group.addoption(
+        "--llm-retries", type=_non_negative_int, metavar="N", help="SDK retries per request"
+    )
+    group.addoption(
+        "--llm-report", metavar="PATH", help="write the JSON report (every sample) to PATH"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "llmeval(pass_rate=1.0, samples=None, confidence=0.95, mode='not_worse', models=None): "
+        "run the test body as repeated samples and judge the pass rate",
+    )
+    explicit = config.getoption("llm_config")
+    if explicit is not None and not Path(explicit).is_file():
+        raise pytest.UsageError(f"--llm-config: no such file: {explicit}")
+    path = Path(explicit) if explicit else find_config_file(config.rootpath)
+    try:
+        settings = load_settings(
+            path,
+            os.environ,
+            models=config.getoption("llm_models"),
+            base_url=config.getoption("llm_base_url"),
+            concurrency=config.getoption("llm_concurrency"),
+            timeout=config.getoption("llm_timeout"),
+            retries=config.getoption("llm_retries"),
+        )
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[SETTINGS] = settings
+    config.stash[RUNTIME] = Runtime(settings)
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(Reporter(config), "llmeval-reporter")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    runtime = config.stash.get(RUNTIME, None)
+    if runtime is not None:
+        runtime.close()
+
+
+class Runtime:
+    """Per-process state: SDK clients and the event loop that runs async test bodies."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.pool = ClientPool(settings, os.environ)
+        self._runner: asyncio.Runner | None = None
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        return self._runner.run(coro)
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.run(self.pool.aclose())
+            self._runner.close()
+        self.pool.close()
+
+
+def _spec(node: pytest.Item | pytest.Function) -> EvalSpec:
+    marker = node.get_closest_marker("llmeval")
+    if marker is None:
+        return UNMARKED
+    return parse_marker(marker.args, marker.kwargs, node.nodeid)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    definition = metafunc.definition
+    marked = definition.get_closest_marker("llmeval") is not None
+    if "llm_model" not in metafunc.fixturenames:
+        if marked:
+            pytest.fail(
+                f"{definition.nodeid}: the llmeval marker needs the llm or llm_model fixture",
+                pytrace=False,
+            )
+        return
+    settings = metafunc.config.stash[SETTINGS]
+    try:
+        spec = _spec(definition)
+        if settings.models:
+            check_models(spec, set(settings.models), definition.nodeid)
+        names = [m for m in settings.selected if spec.models is None or m in spec.models]
+        for name in names:
+            check_rate_covers(spec, name, definition.nodeid)
+    except ConfigError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    if names:
+        metafunc.parametrize("llm_model", names, indirect=True, ids=names)
+
+
+@pytest.fixture(scope="session")
+def llm_gateway_url(request: pytest.FixtureRequest) -> str | None:
+    """Base URL for models without their own; override it to point a suite at another gateway."""
+    return request.config.stash[SETTINGS].base_url
+
+
+@pytest.fixture
+def llm_model(request: pytest.FixtureRequest) -> ModelSettings:
+    """Settings of the model this test instance runs on (name, id, api, prices)."""
+    settings = request.config.stash[SETTINGS]
+    name = getattr(request, "param", None)
+    if name is None:
+        if settings.selected:
+            run = ",".join(settings.selected)
+            pytest.skip(f"none of this test's models is in this run (--llm-models={run})")
+        pytest.skip(NO_MODELS)
+    return settings.model(name)
+
+
+@pytest.fixture
+def llm(
+    request: pytest.FixtureRequest, llm_model: ModelSettings, llm_gateway_url: str | None
+) -> LLM:
+    """Client bound to the current model: chat/complete (and async twins) return Completions."""
+    try:
+        return LLM(llm_model, request.config.stash[RUNTIME].pool, llm_gateway_url)
+    except MissingKeyError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def llm_fake_gateway() -> Iterator[FakeGateway]:
+    """The fake OpenAI-compatible gateway on 127.0.0.1, for offline tests of eval suites."""
+    from .testing import FakeGateway
+
+    with FakeGateway() as gateway:
+        yield gateway
+
+
+def _model_name(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    name = callspec.params.get("llm_model")
+    return name if isinstance(name, str) else None
+
+
+def _test_name(item: pytest.Item, model: str) -> str:
+    """Node id without the model part of the parameter id, so rows group by test."""
+    callspec = getattr(item, "callspec", None)
+    ident = callspec.id if callspec is not None else ""
+    if ident == model:
+        rest = ""
+    elif ident.endswith("-" + model):
+        rest = ident[: -len(model) - 1]
+    elif ident.startswith(model + "-"):
+        rest = ident[len(model) + 1 :]
+    else:
+        rest = ident
+    base = item.nodeid.rsplit("[", 1)[0]
+    return f"{base}[{rest}]" if rest else base
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    model = _model_name(pyfuncitem)
+    if model is None:
+        return None
+    config = pyfuncitem.config
+    settings, runtime = config.stash[SETTINGS], config.stash[RUNTIME]
+    plan = _spec(pyfuncitem).resolve(model, settings.samples, config.getoption("llm_samples"))
+    function = pyfuncitem.obj
+    names = inspect.signature(function).parameters
+    kwargs = {name: pyfuncitem.funcargs[name] for name in names if name in pyfuncitem.funcargs}
+    classifier = Classifier(CALL_ERRORS, (pytest.fail.Exception,), runtime.pool.redact)
+    if inspect.iscoroutinefunction(function):
+        sampled = runtime.run(
+            run_async(plan, lambda: function(**kwargs), settings.concurrency, classifier)
+        )
+    else:
+        sampled = run_sync(plan, lambda: function(**kwargs), settings.concurrency, classifier)
+    message = _message(sampled, pyfuncitem, runtime.pool.redact)
+    pyfuncitem.stash[RESULT] = sampled_result(
+        pyfuncitem.nodeid,
+        _test_name(pyfuncitem, model),
+        settings.model(model).to_dict(),
+        sampled,
+        message,
+    )
+    if sampled.verdict != "passed":
+        if not plan.marked and (sampled.first_failure or sampled.first_error):
+            raise sampled.first_failure or sampled.first_error  # type: ignore[misc]
+        pytest.fail(message or "", pytrace=False)
+    return True
+
+
+def _describe(exc: BaseException, item: pytest.Function, redact: Callable[[str], str]) -> str:
+    text = redact("".join(traceback.format_exception_only(exc)).strip())
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == item.path]
+    if frames:
+        text += f"\n  at {item.path.name}:{frames[-1].lineno}: {frames[-1].line}"
+    return text
+
+
+def _message(sampled: Sampled, item: pytest.Function, redact: Callable[[str], str]) -> str | None:
+    if sampled.verdict == "passed":
+        return None
+    plan = sampled.plan
+    valid = sampled.passes + sampled.failures
+    run = len(sampled.records)
+    if sampled.verdict == "error":
+        text = (
+            f"llmeval: only {valid} of {run} samples were valid ({sampled.errors} errors); "
+            f"at least {min_valid_samples(plan.samples)} of {plan.samples} are needed for a verdict"
+        )
+    else:
+        lo, hi = sampled.interval
+        text = (
+            f"llmeval: {sampled.passes}/{valid} samples passed ({sampled.passes / valid:.1%}, "
+            f"{plan.confidence:.0%} CI {lo:.1%}-{hi:.1%}), pass_rate {plan.pass_rate:.2f} "
+            f"[{plan.mode}] not met; {sampled.errors} errors; {run} of {plan.samples} samples run"
+        )
+    first = sampled.first_failure if sampled.verdict == "failed" else sampled.first_error
+    if first is not None:
+        kind = "failure" if sampled.verdict == "failed" else "error"
+        text += f"\nfirst {kind}: {_describe(first, item, redact)}"
+    return text
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    model = _model_name(item)
+    if model is not None:
+        if call.when == "call" and RESULT in item.stash:
+            report.__dict__[KEY] = item.stash[RESULT]
+        elif call.when == "setup":
+            settings = item.config.stash[SETTINGS]
+            plan = _spec(item).resolve(
+                model, settings.samples, item.config.getoption("llm_samples")
+            )
+            report.__dict__[KEY] = {
+                "test": _test_name(item, model),
+                "model": settings.model(model).to_dict(),
+                "plan": plan.to_dict(),
+            }
+    return report
+
+
+def pytest_report_teststatus(
+    report: pytest.TestReport, config: pytest.Config
+) -> tuple[str, str, str] | None:
+    data = report.__dict__.get(KEY)
+    if report.when == "call" and report.failed and data and data.get("verdict") == "error":
+        return "error", "E", "ERROR"
+    return None
+
+
+class Reporter:
+    """Controller-side aggregation: the one place where results from every worker meet."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.results: dict[str, Result] = {}
+        self.started: dict[str, dict[str, Any]] = {}
+        self.models: dict[str, dict[str, Any]] = {}
+        self._report: dict[str, Any] | None = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = report.__dict__.get(KEY)
+        nodeid = report.nodeid
+        if report.when == "setup" and data:
+            self.started[nodeid] = data
+            self.models[data["model"]["name"]] = data["model"]
+            if report.failed:
+                self._broken(nodeid, "setup error", report.longreprtext)
+        elif report.when == "call" and data:
+            self.results[nodeid] = data
+        elif report.when not in ("setup", "call", "teardown") and nodeid in self.started:
+            self._broken(nodeid, "crashed", report.longreprtext)
+
+    def _broken(self, nodeid: str, reason: str, text: str) -> None:
+        start = self.started[nodeid]
+        lines = [line for line in text.strip().splitlines() if line.strip()]
+        message = lines[-1] if lines else reason
+        self.results[nodeid] = broken_result(
+            nodeid, start["test"], start["model"], start["plan"], reason, message
+        )
+
+    def report(self) -> dict[str, Any]:
+        if self._report is None:
+            self._report = build_report(self.results.values(), self.models)
+        return self._report
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        path = self.config.getoption("llm_report")
+        if path:
+            write_report(self.report(), Path(path))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.results:
+            return
+        terminalreporter.section("llmeval")
+        for line in table_lines(self.report()):
+            terminalreporter.write_line(line)
+        path = self.config.getoption("llm_report")
+        if path:
+            terminalreporter.write_line(f"llmeval JSON report: {path}")

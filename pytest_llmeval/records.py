@@ -1,0 +1,83 @@
+"""Per-call and per-sample records, and the context that collects them while a sample runs."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+OUTCOMES = ("passed", "failed", "error")
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One request to a model: what was asked (as a fingerprint), what it cost, how long it took."""
+
+    endpoint: str
+    fingerprint: str
+    latency_s: float
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    error_type: str | None = None
+
+
+@dataclass
+class SampleTrace:
+    """Calls made by one running sample; filled from whatever thread or task the sample uses."""
+
+    calls: list[CallRecord] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, call: CallRecord) -> None:
+        with self._lock:
+            self.calls.append(call)
+
+
+_current: ContextVar[SampleTrace | None] = ContextVar("llmeval_sample_trace", default=None)
+
+
+def current_trace() -> SampleTrace | None:
+    """The trace of the sample running in this context, if any."""
+    return _current.get()
+
+
+@contextmanager
+def tracing(trace: SampleTrace) -> Iterator[SampleTrace]:
+    """Route calls made in this context (and tasks or copies of it) to `trace`."""
+    token = _current.set(trace)
+    try:
+        yield trace
+    finally:
+        _current.reset(token)
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """One run of the test body: its outcome and the calls it made."""
+
+    index: int
+    outcome: str
+    duration_s: float
+    calls: tuple[CallRecord, ...] = ()
+    error_type: str | None = None
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        costs = [c.cost_usd for c in self.calls if c.cost_usd is not None]
+        return {
+            "index": self.index,
+            "outcome": self.outcome,
+            "error_type": self.error_type,
+            "message": self.message,
+            "duration_s": round(self.duration_s, 6),
+            "latency_s": round(sum(c.latency_s for c in self.calls), 6),
+            "input_tokens": sum(c.input_tokens for c in self.calls),
+            "output_tokens": sum(c.output_tokens for c in self.calls),
+            "cost_usd": sum(costs) if costs else None,
+            "fingerprints": sorted({c.fingerprint for c in self.calls}),
+            "calls": [asdict(c) for c in self.calls],
+        }

@@ -1,0 +1,206 @@
+"""Run a test body up to N times concurrently, stopping once the verdict cannot change."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import cast
+
+from .marker import Plan
+from .records import SampleRecord, SampleTrace, tracing
+from .stats import Mode, Verdict, clopper_pearson, final_verdict, settled, thresholds
+
+STOP_COMPLETED = "completed"
+STOP_SETTLED = "settled"
+STOP_ERRORS = "errors"
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """Sorts what a sample raised: failure (the model's), error (infrastructure) or control flow."""
+
+    call_errors: tuple[type[BaseException], ...]
+    failures: tuple[type[BaseException], ...] = ()
+    redact: Callable[[str], str] = str
+
+    def outcome(self, exc: BaseException) -> str | None:
+        """'failed', 'error', or None for exceptions that must propagate (skip, exit, Ctrl-C)."""
+        if isinstance(exc, (AssertionError, *self.failures)):
+            return "failed"
+        if isinstance(exc, self.call_errors):
+            return "error"
+        if isinstance(exc, Exception):
+            return "failed"
+        return None
+
+
+@dataclass
+class Sampled:
+    """Everything a run of samples produced, before it is turned into a report record."""
+
+    plan: Plan
+    records: list[SampleRecord]
+    verdict: Verdict
+    stop_reason: str
+    first_failure: BaseException | None = None
+    first_error: BaseException | None = None
+
+    @property
+    def passes(self) -> int:
+        return sum(r.outcome == "passed" for r in self.records)
+
+    @property
+    def failures(self) -> int:
+        return sum(r.outcome == "failed" for r in self.records)
+
+    @property
+    def errors(self) -> int:
+        return sum(r.outcome == "error" for r in self.records)
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return clopper_pearson(self.passes, self.passes + self.failures, self.plan.confidence)
+
+
+@dataclass
+class _Tally:
+    """Bookkeeping shared by the thread and asyncio engines."""
+
+    plan: Plan
+    classifier: Classifier
+    records: list[SampleRecord] = field(default_factory=list)
+    passes: int = 0
+    valid: int = 0
+    verdict: Verdict | None = None
+    control: BaseException | None = None
+    raised: dict[int, BaseException] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        p = self.plan
+        self.table = thresholds(p.samples, p.pass_rate, p.confidence, cast(Mode, p.mode))
+
+    @property
+    def stopped(self) -> bool:
+        return self.verdict is not None or self.control is not None
+
+    def run(self, index: int, body: Callable[[], object]) -> SampleRecord | BaseException:
+        trace = SampleTrace()
+        start = time.perf_counter()
+        with tracing(trace):
+            try:
+                body()
+            except BaseException as exc:
+                return self._failed(index, trace, time.perf_counter() - start, exc)
+        return SampleRecord(index, "passed", time.perf_counter() - start, tuple(trace.calls))
+
+    async def arun(
+        self, index: int, body: Callable[[], Awaitable[object]]
+    ) -> SampleRecord | BaseException:
+        trace = SampleTrace()
+        start = time.perf_counter()
+        with tracing(trace):
+            try:
+                await body()
+            except BaseException as exc:
+                return self._failed(index, trace, time.perf_counter() - start, exc)
+        return SampleRecord(index, "passed", time.perf_counter() - start, tuple(trace.calls))
+
+    def _failed(
+        self, index: int, trace: SampleTrace, duration: float, exc: BaseException
+    ) -> SampleRecord | BaseException:
+        outcome = self.classifier.outcome(exc)
+        if outcome is None:
+            return exc
+        self.raised[index] = exc
+        message = self.classifier.redact(
+            str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        )
+        return SampleRecord(
+            index, outcome, duration, tuple(trace.calls), type(exc).__name__, message[:500]
+        )
+
+    def add(self, result: SampleRecord | BaseException) -> None:
+        if isinstance(result, BaseException):
+            self.control = self.control or result
+            return
+        self.records.append(result)
+        if result.outcome != "error":
+            self.valid += 1
+            self.passes += result.outcome == "passed"
+        remaining = self.plan.samples - len(self.records)
+        self.verdict = settled(self.passes, self.valid, remaining, self.plan.samples, self.table)
+
+    def result(self) -> Sampled:
+        if self.control is not None:
+            raise self.control
+        self.records.sort(key=lambda r: r.index)
+        n = self.plan.samples
+        verdict = self.verdict or final_verdict(self.passes, self.valid, n, self.table)
+        if verdict == "error":
+            reason = STOP_ERRORS
+        elif len(self.records) < n:
+            reason = STOP_SETTLED
+        else:
+            reason = STOP_COMPLETED
+        first: dict[str, BaseException | None] = {}
+        for record in self.records:
+            first.setdefault(record.outcome, self.raised.get(record.index))
+        return Sampled(
+            self.plan, self.records, verdict, reason, first.get("failed"), first.get("error")
+        )
+
+
+def run_sync(
+    plan: Plan, body: Callable[[], object], concurrency: int, classifier: Classifier
+) -> Sampled:
+    """Sample a synchronous body on a thread pool, each sample in its own context copy."""
+    tally = _Tally(plan, classifier)
+    width = max(1, min(concurrency, plan.samples))
+    launched = 0
+    pending: set[Future[SampleRecord | BaseException]] = set()
+    pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="llmeval-sample")
+    try:
+        while True:
+            while not tally.stopped and launched < plan.samples and len(pending) < width:
+                ctx = contextvars.copy_context()
+                pending.add(pool.submit(ctx.run, tally.run, launched, body))
+                launched += 1
+            if not pending:
+                break
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                tally.add(future.result())
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return tally.result()
+
+
+async def run_async(
+    plan: Plan, body: Callable[[], Awaitable[object]], concurrency: int, classifier: Classifier
+) -> Sampled:
+    """Sample an async body as concurrent tasks on the running event loop."""
+    tally = _Tally(plan, classifier)
+    width = max(1, min(concurrency, plan.samples))
+    launched = 0
+    pending: set[asyncio.Task[SampleRecord | BaseException]] = set()
+    try:
+        while True:
+            while not tally.stopped and launched < plan.samples and len(pending) < width:
+                pending.add(asyncio.create_task(tally.arun(launched, body)))
+                launched += 1
+            if not pending:
+                break
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                tally.add(task.result())
+    except BaseException:
+        for task in pending:
+            task.cancel()
+        raise
+    return tally.result()
