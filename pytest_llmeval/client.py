@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import openai
 
@@ -25,6 +25,10 @@ class LLMError(Exception):
 
 class MissingKeyError(LLMError):
     """The configured API key variable is not set."""
+
+
+class BadResponseError(LLMError):
+    """The SDK failed on what the server sent (e.g. a body that is not JSON)."""
 
 
 CALL_ERRORS: tuple[type[BaseException], ...] = (openai.OpenAIError, LLMError)
@@ -221,7 +225,7 @@ class LLM:
             response = send()
         except BaseException as exc:
             self._record_failure(endpoint, request, time.perf_counter() - start, exc)
-            raise
+            _reraise(exc)
         finally:
             if limit is not None:
                 limit.release()
@@ -238,7 +242,7 @@ class LLM:
             response = await send()
         except BaseException as exc:
             self._record_failure(endpoint, request, time.perf_counter() - start, exc)
-            raise
+            _reraise(exc)
         finally:
             if limit is not None:
                 limit.release()
@@ -298,6 +302,13 @@ class LLM:
             tool_calls=calls,
             raw=response,
         )
+
+
+def _reraise(exc: BaseException) -> NoReturn:
+    """Keep SDK errors; anything else the SDK raised is a bad response, not a model failure."""
+    if isinstance(exc, openai.OpenAIError) or not isinstance(exc, Exception):
+        raise exc
+    raise BadResponseError(f"{type(exc).__name__}: {exc}") from exc
 
 
 def _messages(messages: str | list[dict[str, Any]]) -> list[dict[str, Any]]:

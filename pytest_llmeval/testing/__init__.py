@@ -1,0 +1,51 @@
+"""Offline test helpers: an OpenAI-compatible fake gateway with scripted replies and faults.
+
+Names load lazily so ``python -m pytest_llmeval.testing.gateway`` runs without a runpy warning.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .gateway import (
+        Choice,
+        Cycle,
+        Drop,
+        Echo,
+        FakeGateway,
+        Fault,
+        Fixed,
+        HTTPError,
+        Malformed,
+        RecordedRequest,
+        Reply,
+        Responder,
+        Stall,
+        TruncateStream,
+    )
+
+__all__ = [
+    "Choice",
+    "Cycle",
+    "Drop",
+    "Echo",
+    "FakeGateway",
+    "Fault",
+    "Fixed",
+    "HTTPError",
+    "Malformed",
+    "RecordedRequest",
+    "Reply",
+    "Responder",
+    "Stall",
+    "TruncateStream",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from . import gateway
+
+        return getattr(gateway, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,38 @@
+"""Shared fixtures: one fake gateway for the whole session, reset per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pytest_llmeval.testing import FakeGateway
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(scope="session")
+def gateway_session() -> Iterator[FakeGateway]:
+    with FakeGateway(seed=7) as gateway:
+        yield gateway
+
+
+@pytest.fixture
+def gateway(gateway_session: FakeGateway) -> FakeGateway:
+    """The fake gateway with no models, faults or recorded requests."""
+    gateway_session.reset()
+    gateway_session.latency_s = 0.0
+    return gateway_session
+
+
+@pytest.fixture(params=[[], ["-n", "2"]], ids=["serial", "xdist"])
+def plugin_args(request: pytest.FixtureRequest) -> list[str]:
+    """Integration tests run once in-process and once across two xdist workers."""
+    return list(request.param)
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester, gateway: FakeGateway) -> pytest.Pytester:
+    """A pytester project whose llmeval.toml points at the fake gateway."""
+    pytester.makefile(".toml", llmeval=f'base_url = "{gateway.base_url}"\nretries = 0\n')
+    return pytester

@@ -1,0 +1,121 @@
+"""The sampling engines on plain callables: no pytest plugin involved."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+
+import openai
+import pytest
+
+from pytest_llmeval.client import CALL_ERRORS
+from pytest_llmeval.marker import Plan
+from pytest_llmeval.sampling import (
+    STOP_COMPLETED,
+    STOP_ERRORS,
+    STOP_SETTLED,
+    Classifier,
+    run_async,
+    run_sync,
+)
+
+CLASSIFIER = Classifier(CALL_ERRORS, redact=lambda text: text.replace("sk-secret", "***"))
+
+
+def scripted(outcomes: str):
+    """A body whose n-th call passes (P), fails (F) or errors (E) as the script says."""
+    counter = itertools.count()
+    lock = threading.Lock()
+
+    def body() -> None:
+        with lock:
+            step = outcomes[next(counter) % len(outcomes)]
+        if step == "F":
+            raise AssertionError("wrong answer")
+        if step == "E":
+            raise openai.APIConnectionError(request=None)  # type: ignore[arg-type]
+
+    return body
+
+
+def test_all_samples_run_when_the_verdict_stays_open() -> None:
+    sampled = run_sync(Plan(0.8, 10, 0.95, "observed"), scripted("PFPPPPPPFP"), 1, CLASSIFIER)
+    assert (sampled.passes, sampled.failures, sampled.errors) == (8, 2, 0)
+    assert sampled.verdict == "passed" and sampled.stop_reason == STOP_COMPLETED
+    assert [r.index for r in sampled.records] == list(range(10))
+
+
+def test_curtailment_stops_at_the_first_decisive_sample() -> None:
+    sampled = run_sync(Plan(1.0, 30, 0.95, "not_worse"), scripted("PPF"), 1, CLASSIFIER)
+    assert sampled.verdict == "failed" and sampled.stop_reason == STOP_SETTLED
+    assert len(sampled.records) == 3
+    assert isinstance(sampled.first_failure, AssertionError)
+
+
+def test_errors_are_counted_apart_and_too_many_give_an_error_verdict() -> None:
+    sampled = run_sync(Plan(0.5, 10, 0.95, "observed"), scripted("PE"), 1, CLASSIFIER)
+    assert (sampled.passes, sampled.failures, sampled.errors) == (4, 0, 3)
+    assert sampled.verdict == "passed" and sampled.stop_reason == STOP_SETTLED
+    broken = run_sync(Plan(0.5, 10, 0.95, "observed"), scripted("PEEE"), 1, CLASSIFIER)
+    assert broken.verdict == "error" and broken.stop_reason == STOP_ERRORS
+    assert broken.records[1].error_type == "APIConnectionError"
+    assert broken.passes + broken.failures < 5
+
+
+def test_other_exceptions_fail_and_secrets_are_redacted() -> None:
+    def body() -> None:
+        raise KeyError("sk-secret leaked into a message")
+
+    sampled = run_sync(Plan(1.0, 1, 0.95, "observed"), body, 1, CLASSIFIER)
+    assert sampled.verdict == "failed"
+    assert sampled.records[0].error_type == "KeyError"
+    assert "sk-secret" not in (sampled.records[0].message or "") and "***" in (
+        sampled.records[0].message or ""
+    )
+
+
+def test_control_flow_exceptions_propagate() -> None:
+    def body() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sync(Plan(1.0, 5, 0.95, "observed"), body, 2, CLASSIFIER)
+
+
+def test_threads_run_samples_concurrently() -> None:
+    active, peak, lock = 0, 0, threading.Lock()
+
+    def body() -> None:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        time.sleep(0.05)
+        with lock:
+            active -= 1
+
+    sampled = run_sync(Plan(1.0, 16, 0.95, "observed"), body, 8, CLASSIFIER)
+    assert sampled.passes == 16
+    assert peak == 8
+
+
+def test_async_engine_runs_tasks_concurrently_and_curtails() -> None:
+    active, peak = 0, 0
+
+    async def body() -> None:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.02)
+        active -= 1
+
+    sampled = asyncio.run(run_async(Plan(1.0, 12, 0.95, "observed"), body, 4, CLASSIFIER))
+    assert sampled.passes == 12 and peak == 4
+
+    async def failing() -> None:
+        raise AssertionError("no")
+
+    stopped = asyncio.run(run_async(Plan(1.0, 50, 0.95, "not_worse"), failing, 1, CLASSIFIER))
+    assert stopped.verdict == "failed" and len(stopped.records) == 1
