@@ -174,9 +174,7 @@ def table_lines(report: Mapping[str, Any]) -> list[str]:
                 str(r["errors"]),
                 _pct(r["rate"]),
                 f"{lo * 100:.0f}-{hi * 100:.0f}%" if r["run"] else "-",
-                f"{plan['pass_rate']:.2f} {_MODE_SHORT.get(plan['mode'], plan['mode'])}"
-                if plan
-                else "-",
+                _need(plan),
                 r["verdict"].upper(),
                 _stop(r),
                 _num(m["latency_p50_s"], 2),
@@ -224,7 +222,10 @@ def table_lines(report: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-_MODE_SHORT = {"not_worse": "nw", "proven": "prv", "observed": "obs"}
+def _need(plan: Mapping[str, Any]) -> str:
+    if not plan.get("marked", True):
+        return "once"
+    return f"{plan['pass_rate']:.2f} {plan['mode']}"
 
 
 def _stop(result: Mapping[str, Any]) -> str:

@@ -1,0 +1,17 @@
+"""With no gateway configured, serve the demo models from the fake gateway (an offline demo)."""
+
+from __future__ import annotations
+
+import pytest
+
+import demo_models
+
+
+@pytest.fixture(scope="session")
+def llm_gateway_url(llm_gateway_url: str | None, request: pytest.FixtureRequest) -> str | None:
+    """The configured gateway if there is one, else the fake gateway with the demo models."""
+    if llm_gateway_url:
+        return llm_gateway_url
+    gateway = request.getfixturevalue("llm_fake_gateway")
+    demo_models.install(gateway)
+    return str(gateway.base_url)

@@ -1,0 +1,52 @@
+"""README's first command: the example suite against the demo models of the fake gateway."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("extra", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_example_suite_runs_offline_against_the_demo_models(
+    tmp_path: Path, extra: list[str]
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_BASE_URL"}
+    report_path = tmp_path / "report.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "examples",
+            "--llm-models=demo-careful,demo-sloppy",
+            f"--llm-report={report_path}",
+            "-p",
+            "no:cacheprovider",
+            *extra,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "= llmeval =" in proc.stdout, proc.stdout + proc.stderr
+    report = json.loads(report_path.read_text())
+    verdicts = {(r["test"], r["model"]): r["verdict"] for r in report["tests"]}
+    assert all(v == "passed" for (_, model), v in verdicts.items() if model == "demo-careful")
+    failed = {test.split("::")[1] for (test, model), v in verdicts.items() if v != "passed"}
+    assert failed == {
+        "test_sentiment_json[positive]",
+        "test_sentiment_json[negative]",
+        "test_capital",
+        "test_arithmetic",
+    }
+    assert len(verdicts) == 12
+    assert proc.returncode == 1
