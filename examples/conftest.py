@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 import demo_models
+import pytest
 
 
 @pytest.fixture(scope="session")
