@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from .client import CALL_ERRORS, LLM, ClientPool, MissingKeyError
 from .config import ConfigError, ModelSettings, Settings, find_config_file, load_settings
 from .marker import UNMARKED, EvalSpec, check_models, check_rate_covers, parse_marker
 from .report import Result, broken_result, build_report, sampled_result, table_lines, write_report
@@ -21,6 +20,7 @@ from .sampling import Classifier, Sampled, run_async, run_sync
 from .stats import min_valid_samples
 
 if TYPE_CHECKING:
+    from .client import LLM, ClientPool
     from .testing import FakeGateway
 
 T = TypeVar("T")
@@ -133,8 +133,18 @@ class Runtime:
     """Per-process state: SDK clients and the event loop that runs async test bodies."""
 
     def __init__(self, settings: Settings) -> None:
-        self.pool = ClientPool(settings, os.environ)
+        self.settings = settings
+        self._pool: ClientPool | None = None
         self._runner: asyncio.Runner | None = None
+
+    @property
+    def pool(self) -> ClientPool:
+        """SDK clients, created on first use so runs without LLM tests never import `openai`."""
+        if self._pool is None:
+            from .client import ClientPool
+
+            self._pool = ClientPool(self.settings, os.environ)
+        return self._pool
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         if self._runner is None:
@@ -143,9 +153,11 @@ class Runtime:
 
     def close(self) -> None:
         if self._runner is not None:
-            self._runner.run(self.pool.aclose())
+            if self._pool is not None:
+                self._runner.run(self._pool.aclose())
             self._runner.close()
-        self.pool.close()
+        if self._pool is not None:
+            self._pool.close()
 
 
 def _spec(node: pytest.Item | pytest.Function) -> EvalSpec:
@@ -203,6 +215,8 @@ def llm(
     request: pytest.FixtureRequest, llm_model: ModelSettings, llm_gateway_url: str | None
 ) -> LLM:
     """Client bound to the current model: chat/complete (and async twins) return Completions."""
+    from .client import LLM, MissingKeyError
+
     try:
         return LLM(llm_model, request.config.stash[RUNTIME].pool, llm_gateway_url)
     except MissingKeyError as exc:
@@ -253,6 +267,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     function = pyfuncitem.obj
     names = inspect.signature(function).parameters
     kwargs = {name: pyfuncitem.funcargs[name] for name in names if name in pyfuncitem.funcargs}
+    from .client import CALL_ERRORS
+
     classifier = Classifier(CALL_ERRORS, (pytest.fail.Exception,), runtime.pool.redact)
     if inspect.iscoroutinefunction(function):
         sampled = runtime.run(

@@ -33,6 +33,7 @@ def sampled_result(
         "failed": sampled.failures,
         "errors": sampled.errors,
         "ci": [lo, hi],
+        "wall_s": round(sampled.wall_s, 6),
         "message": message,
         "samples": [record.to_dict() for record in sampled.records],
     }
@@ -59,6 +60,7 @@ def broken_result(
         "failed": 0,
         "errors": 0,
         "ci": [0.0, 1.0],
+        "wall_s": 0.0,
         "message": message,
         "samples": [],
     }

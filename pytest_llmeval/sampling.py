@@ -46,6 +46,7 @@ class Sampled:
     records: list[SampleRecord]
     verdict: Verdict
     stop_reason: str
+    wall_s: float
     first_failure: BaseException | None = None
     first_error: BaseException | None = None
 
@@ -134,7 +135,7 @@ class _Tally:
         remaining = self.plan.samples - len(self.records)
         self.verdict = settled(self.passes, self.valid, remaining, self.plan.samples, self.table)
 
-    def result(self) -> Sampled:
+    def result(self, wall_s: float) -> Sampled:
         if self.control is not None:
             raise self.control
         self.records.sort(key=lambda r: r.index)
@@ -150,7 +151,13 @@ class _Tally:
         for record in self.records:
             first.setdefault(record.outcome, self.raised.get(record.index))
         return Sampled(
-            self.plan, self.records, verdict, reason, first.get("failed"), first.get("error")
+            self.plan,
+            self.records,
+            verdict,
+            reason,
+            wall_s,
+            first.get("failed"),
+            first.get("error"),
         )
 
 
@@ -158,6 +165,7 @@ def run_sync(
     plan: Plan, body: Callable[[], object], concurrency: int, classifier: Classifier
 ) -> Sampled:
     """Sample a synchronous body on a thread pool, each sample in its own context copy."""
+    start = time.perf_counter()
     tally = _Tally(plan, classifier)
     width = max(1, min(concurrency, plan.samples))
     launched = 0
@@ -178,13 +186,14 @@ def run_sync(
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
-    return tally.result()
+    return tally.result(time.perf_counter() - start)
 
 
 async def run_async(
     plan: Plan, body: Callable[[], Awaitable[object]], concurrency: int, classifier: Classifier
 ) -> Sampled:
     """Sample an async body as concurrent tasks on the running event loop."""
+    start = time.perf_counter()
     tally = _Tally(plan, classifier)
     width = max(1, min(concurrency, plan.samples))
     launched = 0
@@ -203,4 +212,4 @@ async def run_async(
         for task in pending:
             task.cancel()
         raise
-    return tally.result()
+    return tally.result(time.perf_counter() - start)
