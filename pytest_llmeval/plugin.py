@@ -34,20 +34,17 @@ NO_MODELS = (
 )
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
-    return value
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be >= {minimum}")
+        return value
 
-
-def _non_negative_int(text: str) -> int:
-    return (
-        _positive_int(str(int(text) + 1)) - 1 if text.lstrip("-").isdigit() else _positive_int(text)
-    )
+    return parse
 
 
 def _positive_float(text: str) -> float:
@@ -76,11 +73,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="default gateway URL (overrides config and OPENAI_BASE_URL)",
     )
     group.addoption(
-        "--llm-samples", type=_positive_int, metavar="N", help="override every marker's samples"
+        "--llm-samples", type=_int_at_least(1), metavar="N", help="override every marker's samples"
     )
     group.addoption(
         "--llm-concurrency",
-        type=_positive_int,
+        type=_int_at_least(1),
         metavar="N",
         help="concurrent samples inside one test (default 8)",
     )
@@ -88,7 +85,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--llm-timeout", type=_positive_float, metavar="S", help="per-request timeout in seconds"
     )
     group.addoption(
-        "--llm-retries", type=_non_negative_int, metavar="N", help="SDK retries per request"
+        "--llm-retries", type=_int_at_least(0), metavar="N", help="SDK retries per request"
     )
     group.addoption(
         "--llm-report", metavar="PATH", help="write the JSON report (every sample) to PATH"
