@@ -313,11 +313,11 @@ def test_marker_without_llm_fixture(suite: pytest.Pytester) -> None:
     ],
 )
 def test_bad_configuration_is_a_usage_error(
-    pytester: pytest.Pytester, config: str, args: list[str], expected: str
+    pytester: pytest.Pytester, config: str, args: list[str], expected: str, plugin_args: list[str]
 ) -> None:
     pytester.makefile(".toml", llmeval=config)
     pytester.makepyfile(test_suite="def test_x(llm):\n    pass\n")
-    result = pytester.runpytest(*args)
+    result = pytester.runpytest(*args, *plugin_args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([expected])
     assert "Traceback" not in result.stderr.str()
@@ -394,3 +394,11 @@ def test_fine(llm):
     assert by_id["test_suite.py::test_crash[m]"]["stop_reason"] == "crashed"
     assert by_id["test_suite.py::test_fine[m]"]["verdict"] == "passed"
     assert result.ret != pytest.ExitCode.OK
+
+
+def test_works_without_xdist_installed(suite: pytest.Pytester, gateway: FakeGateway) -> None:
+    gateway.add_model("good", "PASS")
+    suite.makepyfile(test_suite=ANSWER_SUITE)
+    result = suite.runpytest("--llm-models=good", "-p", "no:xdist")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*= llmeval =*", "test_suite.py::test_answer*good*PASSED*"])
