@@ -17,6 +17,9 @@ from .config import ModelSettings, Settings
 from .records import CallRecord, current_trace
 
 PLACEHOLDER_KEY = "no-key"
+MIN_SECRET_LENGTH = (
+    8  # shorter "keys" are placeholders ("EMPTY", "ollama"); redacting them garbles text
+)
 
 
 class LLMError(Exception):
@@ -25,6 +28,10 @@ class LLMError(Exception):
 
 class MissingKeyError(LLMError):
     """The configured API key variable is not set."""
+
+
+class LLMUsageError(TypeError):
+    """The test called the client the wrong way; the test fails, no sample is counted."""
 
 
 class BadResponseError(LLMError):
@@ -64,8 +71,9 @@ class ClientPool:
         """The key from the environment; a missing key is fatal only when configured explicitly."""
         key = self._env.get(key_env)
         if key:
-            with self._lock:
-                self._secrets.add(key)
+            if len(key) >= MIN_SECRET_LENGTH:
+                with self._lock:
+                    self._secrets.add(key)
             return key
         if required:
             raise MissingKeyError(
@@ -202,11 +210,11 @@ class LLM:
     ) -> dict[str, Any]:
         if endpoint != self.model.api:
             use = "llm.chat(messages)" if self.model.api == "chat" else "llm.complete(prompt)"
-            raise TypeError(
+            raise LLMUsageError(
                 f"model {self.model.name!r} is configured with api={self.model.api!r}; use {use}"
             )
         if "stream" in params:
-            raise TypeError(
+            raise LLMUsageError(
                 "streaming is not supported by llm.chat/llm.complete yet; use llm.client"
             )
         return {**self._defaults, **params, field: payload, "model": self.model.model_id}

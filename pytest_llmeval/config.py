@@ -98,10 +98,6 @@ class Settings:
         """Name of the environment variable holding this model's API key."""
         return model.api_key_env or self.api_key_env
 
-    def gateway_url(self, model: ModelSettings) -> str | None:
-        """Base URL a model is reached at."""
-        return model.base_url or self.base_url
-
 
 def find_config_file(rootdir: Path) -> Path | None:
     """`llmeval.toml` wins over `pyproject.toml` with a [tool.llmeval] table."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import ConfigError
-from .stats import MODES
+from .stats import MODES, pass_threshold
 
 DEFAULT_WILDCARD = "*"
 _KWARGS = ("pass_rate", "samples", "confidence", "mode", "models")
@@ -124,6 +124,32 @@ def check_rate_covers(spec: EvalSpec, model: str, where: str) -> None:
             f"{where}: llmeval marker pass_rate has no entry for model {model!r}; "
             f"add it or a {DEFAULT_WILDCARD!r} default"
         )
+
+
+def check_plan(plan: Plan, where: str) -> str | None:
+    """Reject a `proven` plan that can never pass; return a warning for a gate that never fails."""
+    n = plan.samples
+    if plan.mode == "proven" and pass_threshold(n, plan.pass_rate, plan.confidence, "proven") > n:
+        needed = next(
+            (
+                m
+                for m in range(n + 1, 10_001)
+                if pass_threshold(m, plan.pass_rate, plan.confidence, "proven") <= m
+            ),
+            None,
+        )
+        hint = f"use samples >= {needed}" if needed else "lower pass_rate or confidence"
+        raise ConfigError(
+            f"{where}: llmeval marker mode='proven' can never pass with samples={n} at "
+            f"pass_rate={plan.pass_rate} and confidence={plan.confidence}; {hint}"
+        )
+    never_fails = pass_threshold(n, plan.pass_rate, plan.confidence, "not_worse") == 0
+    if plan.mode == "not_worse" and plan.marked and plan.pass_rate > 0 and never_fails:
+        return (
+            f"{where}: llmeval marker can never fail with samples={n} at pass_rate="
+            f"{plan.pass_rate} (mode='not_worse'); use more samples for a real gate"
+        )
+    return None
 
 
 def _is_number(value: Any) -> bool:

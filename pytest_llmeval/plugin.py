@@ -7,6 +7,7 @@ import asyncio
 import inspect
 import os
 import traceback
+import warnings
 from collections.abc import Callable, Coroutine, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -14,7 +15,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from .config import ConfigError, ModelSettings, Settings, find_config_file, load_settings
-from .marker import UNMARKED, EvalSpec, check_models, check_rate_covers, parse_marker
+from .marker import (
+    UNMARKED,
+    EvalSpec,
+    check_models,
+    check_plan,
+    check_rate_covers,
+    parse_marker,
+)
 from .report import Result, broken_result, build_report, sampled_result, table_lines, write_report
 from .sampling import Classifier, Sampled, run_async, run_sync
 from .stats import min_valid_samples
@@ -116,6 +124,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SETTINGS] = settings
     config.stash[RUNTIME] = Runtime(settings)
+    config.pluginmanager.register(Sampler(), "llmeval-sampler")
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(Reporter(config), "llmeval-reporter")
 
@@ -148,6 +157,9 @@ class Runtime:
             self._runner = asyncio.Runner()
         return self._runner.run(coro)
 
+    def redact(self, text: str) -> str:
+        return self._pool.redact(text) if self._pool is not None else text
+
     def close(self) -> None:
         if self._runner is not None:
             if self._pool is not None:
@@ -174,7 +186,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 pytrace=False,
             )
         return
-    settings = metafunc.config.stash[SETTINGS]
+    config = metafunc.config
+    settings = config.stash[SETTINGS]
+    problem = None
     try:
         spec = _spec(definition)
         if settings.models:
@@ -182,8 +196,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         names = [m for m in settings.selected if spec.models is None or m in spec.models]
         for name in names:
             check_rate_covers(spec, name, definition.nodeid)
+            plan = spec.resolve(name, settings.samples, config.getoption("llm_samples"))
+            warning = check_plan(plan, f"{definition.nodeid}[{name}]")
+            if warning:
+                warnings.warn(pytest.PytestWarning(warning), stacklevel=1)
     except ConfigError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    if problem:
+        pytest.fail(problem, pytrace=False)
     if names:
         metafunc.parametrize("llm_model", names, indirect=True, ids=names)
 
@@ -253,20 +273,41 @@ def _test_name(item: pytest.Item, model: str) -> str:
     return f"{base}[{rest}]" if rest else base
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    model = _model_name(pyfuncitem)
-    if model is None:
-        return None
+class Sampler:
+    """Runs LLM test bodies as samples; registered at configure time so that it comes before
+    other plugins' `pytest_pyfunc_call` (anyio, pytest-asyncio), which would run a body once."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
+        model = _model_name(pyfuncitem)
+        if model is None:
+            return None
+        _sample(pyfuncitem, model)
+        return True
+
+
+def _sample(pyfuncitem: pytest.Function, model: str) -> None:
     config = pyfuncitem.config
     settings, runtime = config.stash[SETTINGS], config.stash[RUNTIME]
     plan = _spec(pyfuncitem).resolve(model, settings.samples, config.getoption("llm_samples"))
     function = pyfuncitem.obj
     names = inspect.signature(function).parameters
     kwargs = {name: pyfuncitem.funcargs[name] for name in names if name in pyfuncitem.funcargs}
-    from .client import CALL_ERRORS
+    backend = pyfuncitem.funcargs.get("anyio_backend", "asyncio")
+    if inspect.iscoroutinefunction(function) and backend not in ("asyncio", ("asyncio", {})):
+        pytest.fail(
+            f"{pyfuncitem.nodeid}: llmeval runs async tests on its own asyncio loop; "
+            f"the anyio backend {backend!r} is not supported",
+            pytrace=False,
+        )
+    from .client import CALL_ERRORS, LLMUsageError
 
-    classifier = Classifier(CALL_ERRORS, (pytest.fail.Exception,), runtime.pool.redact)
+    classifier = Classifier(
+        CALL_ERRORS,
+        failures=(pytest.fail.Exception,),
+        controls=(pytest.xfail.Exception, LLMUsageError),
+        redact=runtime.pool.redact,
+    )
     if inspect.iscoroutinefunction(function):
         sampled = runtime.run(
             run_async(plan, lambda: function(**kwargs), settings.concurrency, classifier)
@@ -281,11 +322,11 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         sampled,
         message,
     )
+    first = sampled.first_failure or sampled.first_error
     if sampled.verdict != "passed":
-        if not plan.marked and (sampled.first_failure or sampled.first_error):
-            raise sampled.first_failure or sampled.first_error  # type: ignore[misc]
+        if not plan.marked and first is not None:
+            raise first
         pytest.fail(message or "", pytrace=False)
-    return True
 
 
 def _describe(exc: BaseException, item: pytest.Function, redact: Callable[[str], str]) -> str:
@@ -309,8 +350,9 @@ def _message(sampled: Sampled, item: pytest.Function, redact: Callable[[str], st
         )
     else:
         lo, hi = sampled.interval
+        rate = f"{sampled.passes / valid:.1%}" if valid else "no valid samples"
         text = (
-            f"llmeval: {sampled.passes}/{valid} samples passed ({sampled.passes / valid:.1%}, "
+            f"llmeval: {sampled.passes}/{valid} samples passed ({rate}, "
             f"{plan.confidence:.0%} CI {lo:.1%}-{hi:.1%}), pass_rate {plan.pass_rate:.2f} "
             f"[{plan.mode}] not met; {sampled.errors} errors; {run} of {plan.samples} samples run"
         )
@@ -328,6 +370,8 @@ def pytest_runtest_makereport(
     report = yield
     model = _model_name(item)
     if model is not None:
+        if report.longrepr is not None:
+            _redact_longrepr(report, item.config.stash[RUNTIME])
         if call.when == "call" and RESULT in item.stash:
             report.__dict__[KEY] = item.stash[RESULT]
         elif call.when == "setup":
@@ -341,6 +385,14 @@ def pytest_runtest_makereport(
                 "plan": plan.to_dict(),
             }
     return report
+
+
+def _redact_longrepr(report: pytest.TestReport, runtime: Runtime) -> None:
+    """A traceback that quotes an API key (e.g. a 401 body) is shown as text with the key hidden."""
+    text = str(report.longrepr)
+    redacted = runtime.redact(text)
+    if redacted != text:
+        report.longrepr = redacted
 
 
 def pytest_report_teststatus(
@@ -372,6 +424,8 @@ class Reporter:
                 self._broken(nodeid, "setup error", report.longreprtext)
         elif report.when == "call" and data:
             self.results[nodeid] = data
+        elif report.when == "call" and report.failed and nodeid in self.started:
+            self._broken(nodeid, "no samples", report.longreprtext)
         elif report.when not in ("setup", "call", "teardown") and nodeid in self.started:
             self._broken(nodeid, "crashed", report.longreprtext)
 

@@ -9,8 +9,6 @@ from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-OUTCOMES = ("passed", "failed", "error")
-
 
 @dataclass(frozen=True)
 class CallRecord:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
+import threading
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -19,16 +21,23 @@ STOP_SETTLED = "settled"
 STOP_ERRORS = "errors"
 
 
+class BodyError(TypeError):
+    """The test body cannot be sampled as written; the whole test fails with this message."""
+
+
 @dataclass(frozen=True)
 class Classifier:
     """Sorts what a sample raised: failure (the model's), error (infrastructure) or control flow."""
 
     call_errors: tuple[type[BaseException], ...]
     failures: tuple[type[BaseException], ...] = ()
+    controls: tuple[type[BaseException], ...] = ()
     redact: Callable[[str], str] = str
 
     def outcome(self, exc: BaseException) -> str | None:
-        """'failed', 'error', or None for exceptions that must propagate (skip, exit, Ctrl-C)."""
+        """'failed', 'error', or None for exceptions that must propagate (skip, xfail, Ctrl-C)."""
+        if isinstance(exc, (BodyError, *self.controls)):
+            return None
         if isinstance(exc, (AssertionError, *self.failures)):
             return "failed"
         if isinstance(exc, self.call_errors):
@@ -93,7 +102,14 @@ class _Tally:
         start = time.perf_counter()
         with tracing(trace):
             try:
-                body()
+                returned = body()
+                if inspect.isawaitable(returned):
+                    if inspect.iscoroutine(returned):
+                        returned.close()
+                    raise BodyError(
+                        "the test body returned an awaitable: a decorator hides that the test is "
+                        "async; wrap it with an `async def` wrapper (functools.wraps)"
+                    )
             except BaseException as exc:
                 return self._failed(index, trace, time.perf_counter() - start, exc)
         return SampleRecord(index, "passed", time.perf_counter() - start, tuple(trace.calls))
@@ -170,23 +186,38 @@ def run_sync(
     width = max(1, min(concurrency, plan.samples))
     launched = 0
     pending: set[Future[SampleRecord | BaseException]] = set()
-    pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="llmeval-sample")
-    try:
-        while True:
-            while not tally.stopped and launched < plan.samples and len(pending) < width:
-                ctx = contextvars.copy_context()
-                pending.add(pool.submit(ctx.run, tally.run, launched, body))
-                launched += 1
-            if not pending:
-                break
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                tally.add(future.result())
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+    while True:
+        while not tally.stopped and launched < plan.samples and len(pending) < width:
+            pending.add(_in_thread(tally.run, launched, body))
+            launched += 1
+        if not pending:
+            break
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            tally.add(future.result())
     return tally.result(time.perf_counter() - start)
+
+
+def _in_thread(
+    run: Callable[[int, Callable[[], object]], SampleRecord | BaseException],
+    index: int,
+    body: Callable[[], object],
+) -> Future[SampleRecord | BaseException]:
+    """Run one sample on a daemon thread in a copy of this context.
+
+    Daemon threads let Ctrl-C end the process at once instead of waiting for in-flight requests.
+    """
+    future: Future[SampleRecord | BaseException] = Future()
+    ctx = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            future.set_result(ctx.run(run, index, body))
+        except BaseException as exc:  # a bug in the engine itself: fail loudly, never hang
+            future.set_exception(exc)
+
+    threading.Thread(target=target, name=f"llmeval-sample-{index}", daemon=True).start()
+    return future
 
 
 async def run_async(

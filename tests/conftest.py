@@ -25,9 +25,9 @@ def gateway(gateway_session: FakeGateway) -> FakeGateway:
     return gateway_session
 
 
-@pytest.fixture(params=[[], ["-n", "2"]], ids=["serial", "xdist"])
+@pytest.fixture(params=[[], ["-n", "0"], ["-n", "2"]], ids=["serial", "n0", "xdist"])
 def plugin_args(request: pytest.FixtureRequest) -> list[str]:
-    """Integration tests run once in-process and once across two xdist workers."""
+    """Integration tests run in-process, with xdist loaded but idle, and across two workers."""
     return list(request.param)
 
 

@@ -48,7 +48,7 @@ params = { temperature = 0.2 }
         "completion",
         {"temperature": 0.2},
     )
-    assert settings.gateway_url(local) == "http://127.0.0.1:8080/v1"
+    assert local.base_url == "http://127.0.0.1:8080/v1"
 
 
 def test_llmeval_toml_wins_and_models_list_selects(tmp_path: Path) -> None:

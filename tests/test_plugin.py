@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_llmeval.testing import Choice, Cycle, FakeGateway, HTTPError
+from pytest_llmeval.testing import Choice, Cycle, FakeGateway, HTTPError, Stall
 
 ANSWER_SUITE = """
 import pytest
@@ -402,3 +406,194 @@ def test_works_without_xdist_installed(suite: pytest.Pytester, gateway: FakeGate
     result = suite.runpytest("--llm-models=good", "-p", "no:xdist")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*= llmeval =*", "test_suite.py::test_answer*good*PASSED*"])
+
+
+def test_anyio_marked_async_tests_are_still_sampled(
+    suite: pytest.Pytester, gateway: FakeGateway, plugin_args: list[str]
+) -> None:
+    gateway.add_model("m", "PASS")
+    suite.makepyfile(
+        test_suite="""
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+@pytest.mark.llmeval(samples=5)
+async def test_async(llm):
+    assert (await llm.achat("x")).text == "PASS"
+"""
+    )
+    result = suite.runpytest("--llm-models=m", "--llm-report=r.json", *plugin_args)
+    outcomes = result.parseoutcomes()
+    assert outcomes["passed"] == 1
+    if outcomes.get("failed"):  # anyio also offers trio here: refused clearly, not run once
+        result.stdout.fnmatch_lines(["*the anyio backend 'trio' is not supported*"])
+    rows = load_report(suite.path / "r.json")["tests"]
+    assert [r["run"] for r in rows if r["verdict"] == "passed"] == [5]
+
+
+def test_xfail_and_skip_inside_a_body_are_not_failed_samples(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> None:
+    gateway.add_model("m", "PASS")
+    suite.makepyfile(
+        test_suite="""
+import pytest
+
+@pytest.mark.llmeval(samples=5)
+def test_xfail(llm):
+    llm.chat("x")
+    pytest.xfail("known gap")
+
+@pytest.mark.llmeval(samples=5)
+def test_skip(llm):
+    pytest.skip("not today")
+"""
+    )
+    result = suite.runpytest("--llm-models=m")
+    result.assert_outcomes(xfailed=1, skipped=1)
+
+
+def test_calling_the_wrong_endpoint_fails_the_test_not_the_model(
+    suite: pytest.Pytester, gateway: FakeGateway, plugin_args: list[str]
+) -> None:
+    gateway.add_model("base", "x")
+    suite.makefile(
+        ".toml", llmeval=f'base_url = "{gateway.base_url}"\n[models.base]\napi = "completion"\n'
+    )
+    suite.makepyfile(
+        test_suite="""
+import pytest
+
+@pytest.mark.llmeval(samples=5)
+def test_x(llm):
+    llm.chat("hello")
+"""
+    )
+    result = suite.runpytest("--llm-models=base", "--llm-report=r.json", *plugin_args)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*LLMUsageError: model 'base' is configured with api='completion'*"]
+    )
+    row = load_report(suite.path / "r.json")["tests"][0]
+    assert row["verdict"] == "error" and row["stop_reason"] == "no samples"
+    assert gateway.request_count() == 0
+
+
+def test_body_hidden_behind_a_sync_decorator_is_refused(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> None:
+    gateway.add_model("m", "FAIL")
+    suite.makepyfile(
+        test_suite="""
+import functools
+import pytest
+
+def logged(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*args, **kwargs)
+    return wrapper
+
+@pytest.mark.llmeval(samples=5)
+@logged
+async def test_x(llm):
+    assert (await llm.achat("x")).text == "PASS"
+"""
+    )
+    result = suite.runpytest("--llm-models=m")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*BodyError: the test body returned an awaitable*"])
+
+
+def test_impossible_proven_marker_and_toothless_gate(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        test_suite="""
+import pytest
+
+@pytest.mark.llmeval(pass_rate=0.9, samples=20, mode="proven")
+def test_proven(llm):
+    pass
+"""
+    )
+    result = suite.runpytest("--llm-models=m")
+    result.stdout.fnmatch_lines(
+        [
+            "*test_proven[[]m[]]: llmeval marker mode='proven' can never pass with samples=20*"
+            "use samples >= 29"
+        ]
+    )
+    assert "During handling" not in result.stdout.str()
+    suite.makepyfile(
+        test_suite="""
+import pytest
+
+@pytest.mark.llmeval(pass_rate=0.8, samples=1)
+def test_toothless(llm):
+    pass
+"""
+    )
+    result = suite.runpytest("--llm-models=m", "--collect-only")
+    result.stdout.fnmatch_lines(
+        ["*test_toothless[[]m[]]: llmeval marker can never fail with samples=1*"]
+    )
+
+
+def test_api_key_in_an_error_body_is_redacted_everywhere(
+    suite: pytest.Pytester, gateway: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "sk-live-0123456789abcdef"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    gateway.add_model("m", "PASS")
+    gateway.inject(HTTPError(401, message=f"Invalid API key: {secret}"), times=10)
+    suite.makepyfile(
+        test_suite="""
+import pytest
+
+def test_once(llm):
+    llm.chat("x")
+
+@pytest.mark.llmeval(samples=2)
+def test_marked(llm):
+    llm.chat("x")
+"""
+    )
+    result = suite.runpytest("--llm-models=m", "--llm-report=r.json", "--junitxml=j.xml", "-l")
+    result.assert_outcomes(errors=2)
+    assert "Invalid API key: ***" in result.stdout.str()
+    for text in (
+        result.stdout.str(),
+        (suite.path / "r.json").read_text(),
+        (suite.path / "j.xml").read_text(),
+    ):
+        assert secret not in text
+
+
+def test_ctrl_c_ends_the_run_while_requests_are_in_flight(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> None:
+    gateway.add_model("m", "PASS")
+    gateway.inject(Stall(120), times=8)
+    suite.makepyfile(
+        test_suite="""
+import pytest
+
+@pytest.mark.llmeval(samples=8)
+def test_slow(llm):
+    llm.chat("x")
+"""
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--llm-models=m", "-p", "no:cacheprovider"],
+        cwd=suite.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while gateway.request_count() < 8 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gateway.request_count() == 8
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)  # the stalled requests would hold it for 120 s
+    assert "KeyboardInterrupt" in out
