@@ -32,7 +32,14 @@ _MODEL_KEYS = {
     "output_cost_per_mtok",
     "max_concurrency",
     "params",
+    "local",
+    "parallel",
+    "threads",
+    "context",
 }
+_LOCAL_ONLY = ("parallel", "threads", "context")
+# Bundled local models and the endpoint each one speaks (an instruct model, a base model).
+BUNDLED_APIS = {"smollm2-135m-instruct": "chat", "gemma-3-270m": "completion"}
 
 
 class ConfigError(ValueError):
@@ -52,6 +59,10 @@ class ModelSettings:
     output_cost_per_mtok: float | None = None
     max_concurrency: int | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    local: str | None = None
+    parallel: int = 4
+    threads: int | None = None
+    context: int = 2048
 
     def cost_usd(self, input_tokens: int, output_tokens: int) -> float | None:
         """Price of one call, or None when the model has no prices configured."""
@@ -88,6 +99,15 @@ class Settings:
     timeout: float = 60.0
     retries: int = 2
     params: Mapping[str, Any] = field(default_factory=dict)
+
+    def local_models(self) -> list[ModelSettings]:
+        """Selected models served by a managed local server."""
+        return [m for m in map(self.model, self.selected) if m.local is not None]
+
+    def with_urls(self, urls: Mapping[str, str]) -> Settings:
+        """The same settings with managed servers' URLs filled in."""
+        models = {n: replace(m, base_url=urls.get(n, m.base_url)) for n, m in self.models.items()}
+        return replace(self, models=models)
 
     def model(self, name: str) -> ModelSettings:
         """Settings for a model name; undeclared names are raw ids at the default gateway."""
@@ -232,7 +252,14 @@ def _parse_model(name: str, entry: Any, where: str) -> ModelSettings:
             raise ConfigError(
                 f"{where}: unknown key {key!r} (known: {', '.join(sorted(_MODEL_KEYS))})"
             )
-    api = _opt_str(entry, "api", where) or "chat"
+    local = _opt_str(entry, "local", where)
+    if local is None:
+        for key in _LOCAL_ONLY:
+            if key in entry:
+                raise ConfigError(f"{where}: {key!r} only applies to a model with 'local'")
+    elif "base_url" in entry:
+        raise ConfigError(f"{where}: a 'local' model gets its base_url from the managed server")
+    api = _opt_str(entry, "api", where) or BUNDLED_APIS.get(local or "", "chat")
     if api not in APIS:
         raise ConfigError(f"{where}: api = {api!r} must be one of {', '.join(APIS)}")
     limit = entry.get("max_concurrency")
@@ -248,6 +275,10 @@ def _parse_model(name: str, entry: Any, where: str) -> ModelSettings:
         if limit is None
         else _int(entry, "max_concurrency", where, 1, minimum=1),
         params=_params(entry, where),
+        local=local,
+        parallel=_int(entry, "parallel", where, 4, minimum=1),
+        threads=None if "threads" not in entry else _int(entry, "threads", where, 1, minimum=1),
+        context=_int(entry, "context", where, 2048, minimum=64),
     )
 
 

