@@ -45,6 +45,10 @@ class DemoModel:
         for country, capital in CAPITALS.items():
             if country in prompt.lower():
                 return "Lyon" if slipped else capital
+        if "sky" in prompt.lower():
+            return "Green." if slipped else "Blue."
+        if "word PASS" in prompt:
+            return "Sorry?" if slipped else "PASS"
         return "I am not sure."
 
     def _sentiment(self, prompt: str, slipped: bool) -> str:

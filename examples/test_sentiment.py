@@ -26,7 +26,7 @@ REVIEWS = [
 ]
 
 
-@pytest.mark.llmeval(pass_rate=0.8, samples=20)
+@pytest.mark.llmeval(api="chat", pass_rate=0.8, samples=20)
 @pytest.mark.parametrize(("review", "expected"), REVIEWS)
 def test_sentiment_json(llm, review: str, expected: str) -> None:
     completion = llm.chat(

@@ -7,19 +7,20 @@ import re
 import pytest
 
 
-@pytest.mark.llmeval(pass_rate=0.9, samples=20)
+@pytest.mark.llmeval(api="chat", pass_rate=0.9, samples=20)
 def test_capital(llm) -> None:
     text = llm.chat("What is the capital of France? Answer in one word.", temperature=0.7).text
     assert "paris" in text.lower(), f"expected Paris, got {text!r}"
 
 
-@pytest.mark.llmeval(pass_rate=0.9, samples=30)
+@pytest.mark.llmeval(api="chat", pass_rate=0.9, samples=30)
 def test_arithmetic(llm) -> None:
     text = llm.chat("What is 17 + 25? Answer with a number only.", temperature=0.7).text
     assert re.fullmatch(r"\s*42\.?\s*", text), f"expected 42, got {text!r}"
 
 
+@pytest.mark.llmeval(api="chat", samples=1)
 async def test_async_smoke(llm) -> None:
-    """Unmarked tests run once; async bodies need no asyncio plugin."""
+    """A single sample; async bodies need no asyncio plugin."""
     completion = await llm.achat("What is the capital of Japan? Answer in one word.")
     assert completion.text.strip()

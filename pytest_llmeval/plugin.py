@@ -106,7 +106,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "llmeval(pass_rate=1.0, samples=None, confidence=0.95, mode='not_worse', models=None): "
+        "llmeval(pass_rate=1.0, samples=None, confidence=0.95, mode='not_worse', models=None, "
+        "api=None): "
         "run the test body as repeated samples and judge the pass rate",
     )
     explicit = config.getoption("llm_config")
@@ -242,7 +243,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         spec = _spec(definition)
         if settings.models:
             check_models(spec, set(settings.models), definition.nodeid)
-        names = [m for m in settings.selected if spec.models is None or m in spec.models]
+        names = [
+            m
+            for m in settings.selected
+            if (spec.models is None or m in spec.models)
+            and (spec.api is None or settings.model(m).api == spec.api)
+        ]
         for name in names:
             check_rate_covers(spec, name, definition.nodeid)
             plan = spec.resolve(name, settings.samples, config.getoption("llm_samples"))
@@ -271,7 +277,7 @@ def llm_model(request: pytest.FixtureRequest) -> ModelSettings:
     if name is None:
         if settings.selected:
             run = ",".join(settings.selected)
-            pytest.skip(f"none of this test's models is in this run (--llm-models={run})")
+            pytest.skip(f"no model of this run fits the marker's models/api (--llm-models={run})")
         pytest.skip(NO_MODELS)
     return settings.model(name)
 
