@@ -125,3 +125,40 @@ def test_pyproject_without_table_given_explicitly(tmp_path: Path) -> None:
     path = write(tmp_path / "pyproject.toml", "[project]\nname = 'x'\n")
     with pytest.raises(ConfigError, match=r"no \[tool.llmeval\] table"):
         load_settings(path, {})
+
+
+def test_local_models_and_their_defaults(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "llmeval.toml",
+        """
+[models.smol]
+local = "smollm2-135m-instruct"
+parallel = 2
+
+[models.gemma]
+local = "gemma-3-270m"
+threads = 1
+
+[models.remote]
+""",
+    )
+    settings = load_settings(path, {}, models="smol,gemma,remote")
+    smol, gemma = settings.model("smol"), settings.model("gemma")
+    assert (smol.api, smol.parallel, smol.context, smol.threads) == ("chat", 2, 2048, None)
+    assert (gemma.api, gemma.threads) == ("completion", 1)
+    assert [m.name for m in settings.local_models()] == ["smol", "gemma"]
+    served = settings.with_urls({"smol": "http://127.0.0.1:1/v1"})
+    assert served.model("smol").base_url == "http://127.0.0.1:1/v1"
+    assert served.model("remote").base_url is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[models.m]\nparallel = 2\n", "'parallel' only applies to a model with 'local'"),
+        ("[models.m]\nlocal = 'x'\nbase_url = 'http://h'\n", "gets its base_url from the managed"),
+    ],
+)
+def test_bad_local_model_config(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        load_settings(write(tmp_path / "llmeval.toml", text), {})

@@ -50,6 +50,7 @@ def test_per_model_pass_rate_with_default() -> None:
         ((), {"pas_rate": 0.8}, "unknown argument 'pas_rate'"),
         ((), {"models": [1]}, "models=[1] must be a list of model names"),
         ((0.8,), {}, "keyword arguments only"),
+        ((), {"api": "embeddings"}, "api='embeddings' must be one of chat, completion"),
     ],
 )
 def test_bad_marker_arguments(args: tuple[Any, ...], kwargs: dict[str, Any], expected: str) -> None:

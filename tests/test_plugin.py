@@ -597,3 +597,33 @@ def test_slow(llm):
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)  # the stalled requests would hold it for 120 s
     assert "KeyboardInterrupt" in out
+
+
+def test_marker_api_selects_models_by_endpoint(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> None:
+    gateway.add_model("chatty", "PASS")
+    gateway.add_model("base", "    return a + b")
+    suite.makefile(
+        ".toml",
+        llmeval=f'base_url = "{gateway.base_url}"\n'
+        '[models.chatty]\n[models.base]\napi = "completion"\n',
+    )
+    suite.makepyfile(
+        test_suite="""
+import pytest
+
+@pytest.mark.llmeval(api="completion", samples=2)
+def test_code(llm):
+    assert "return" in llm.complete("def add(a, b):\\n").text
+
+@pytest.mark.llmeval(api="chat", samples=2)
+def test_chat(llm):
+    assert llm.chat("x").text == "PASS"
+"""
+    )
+    result = suite.runpytest("--llm-models=chatty,base", "-v")
+    result.assert_outcomes(passed=2)
+    out = result.stdout.str()
+    assert "test_code[base]" in out and "test_chat[chatty]" in out
+    assert "test_code[chatty]" not in out and "test_chat[base]" not in out
