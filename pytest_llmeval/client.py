@@ -5,16 +5,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, NoReturn
 
 import openai
 
+from .budget import Budget, BudgetExhausted
 from .completion import Completion, ToolCall, Usage
 from .config import ModelSettings, Settings
+from .limits import ModelLimiter, Permit
 from .records import CallRecord, current_trace
+from .retry import RetryPolicy, cause
+from .streaming import StreamCutError, StreamState, parse_arguments, usage_of
 
 PLACEHOLDER_KEY = "no-key"
 MIN_SECRET_LENGTH = (
@@ -38,7 +43,12 @@ class BadResponseError(LLMError):
     """The SDK failed on what the server sent (e.g. a body that is not JSON)."""
 
 
-CALL_ERRORS: tuple[type[BaseException], ...] = (openai.OpenAIError, LLMError)
+CALL_ERRORS: tuple[type[BaseException], ...] = (
+    openai.OpenAIError,
+    LLMError,
+    BudgetExhausted,
+    StreamCutError,
+)
 
 
 def fingerprint(endpoint: str, model_id: str, payload: Any, params: Mapping[str, Any]) -> str:
@@ -55,7 +65,9 @@ def fingerprint(endpoint: str, model_id: str, payload: Any, params: Mapping[str,
 class ClientPool:
     """Per-process SDK clients and concurrency limits, shared by every test of a worker."""
 
-    def __init__(self, settings: Settings, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, settings: Settings, env: Mapping[str, str], budget: Budget | None = None
+    ) -> None:
         self.settings = settings
         self._env = env
         self._lock = threading.Lock()
@@ -63,9 +75,11 @@ class ClientPool:
         self._async: dict[
             tuple[asyncio.AbstractEventLoop, str | None, str], openai.AsyncOpenAI
         ] = {}
-        self._limits: dict[str, threading.BoundedSemaphore] = {}
-        self._alimits: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Semaphore] = {}
+        self._limiters: dict[str, ModelLimiter] = {}
         self._secrets: set[str] = set()
+        self.policy = RetryPolicy(retries=settings.retries)
+        self.budget = budget
+        self.rng = random.Random()
 
     def api_key(self, key_env: str, required: bool) -> str:
         """The key from the environment; a missing key is fatal only when configured explicitly."""
@@ -96,7 +110,7 @@ class ClientPool:
                     api_key=key,
                     base_url=base_url,
                     timeout=self.settings.timeout,
-                    max_retries=self.settings.retries,
+                    max_retries=0,
                 )
                 self._sync[(base_url, key_env)] = client
             return client
@@ -110,27 +124,21 @@ class ClientPool:
                     api_key=key,
                     base_url=base_url,
                     timeout=self.settings.timeout,
-                    max_retries=self.settings.retries,
+                    max_retries=0,
                 )
                 self._async[(loop, base_url, key_env)] = client
             return client
 
-    def limit(self, model: ModelSettings) -> threading.BoundedSemaphore | None:
-        if model.max_concurrency is None:
-            return None
+    def limiter(self, model: ModelSettings) -> ModelLimiter:
+        """The model's rpm/tpm/concurrency limits, shared by every sample of this process."""
         with self._lock:
-            return self._limits.setdefault(
-                model.name, threading.BoundedSemaphore(model.max_concurrency)
-            )
-
-    def alimit(self, model: ModelSettings) -> asyncio.Semaphore | None:
-        if model.max_concurrency is None:
-            return None
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            return self._alimits.setdefault(
-                (loop, model.name), asyncio.Semaphore(model.max_concurrency)
-            )
+            limiter = self._limiters.get(model.name)
+            if limiter is None:
+                limiter = ModelLimiter(
+                    max_concurrency=model.max_concurrency, rpm=model.rpm, tpm=model.tpm
+                )
+                self._limiters[model.name] = limiter
+            return limiter
 
     def close(self) -> None:
         """Close sync clients; async clients die with their event loop."""
@@ -151,7 +159,11 @@ class ClientPool:
 
 
 class LLM:
-    """Client for one model: `chat`/`complete` and async twins, each returning a Completion."""
+    """Client for one model: `chat`/`complete`/`stream` and async twins, returning Completions.
+
+    Every call goes through the model's limiter and the run's budget, is retried on 429, 5xx,
+    timeouts and dropped connections (honouring Retry-After), and is recorded for the report.
+    """
 
     def __init__(self, model: ModelSettings, pool: ClientPool, base_url: str | None = None) -> None:
         self.model = model
@@ -175,146 +187,315 @@ class LLM:
         """The raw asynchronous `openai` client for the running event loop."""
         return self._pool.async_client(self._base_url, self._key_env, self._key)
 
-    def chat(self, messages: str | list[dict[str, Any]], **params: Any) -> Completion:
-        """Send a chat completion; a plain string becomes one user message."""
-        request = self._request("chat", "messages", _messages(messages), params)
-        limit = self._pool.limit(self.model)
-        return self._sync_call(
-            "chat", request, lambda: self.client.chat.completions.create(**request), limit
-        )
+    def chat(
+        self, messages: str | list[dict[str, Any]], *, stream: bool = False, **params: Any
+    ) -> Completion:
+        """Send a chat completion; a plain string becomes one user message.
 
-    def complete(self, prompt: str, **params: Any) -> Completion:
+        With `stream=True` the answer is streamed and the Completion gets `ttft_s`.
+        """
+        return self._run(self._request("chat", _messages(messages), params), stream)
+
+    def complete(self, prompt: str, *, stream: bool = False, **params: Any) -> Completion:
         """Send a legacy text completion (for base models, `api = "completion"`)."""
-        request = self._request("completion", "prompt", prompt, params)
-        limit = self._pool.limit(self.model)
-        return self._sync_call(
-            "completion", request, lambda: self.client.completions.create(**request), limit
-        )
+        return self._run(self._request("completion", prompt, params), stream)
 
-    async def achat(self, messages: str | list[dict[str, Any]], **params: Any) -> Completion:
+    def stream(self, prompt: str | list[dict[str, Any]], **params: Any) -> TextStream:
+        """Stream text deltas as they arrive; `.completion` holds the result once exhausted."""
+        payload = prompt if self.model.api == "completion" else _messages(prompt)
+        return TextStream(self._stream(self._request(self.model.api, payload, params)))
+
+    async def achat(
+        self, messages: str | list[dict[str, Any]], *, stream: bool = False, **params: Any
+    ) -> Completion:
         """Async twin of `chat`."""
-        request = self._request("chat", "messages", _messages(messages), params)
-        return await self._async_call(
-            "chat", request, lambda: self.aclient.chat.completions.create(**request)
-        )
+        return await self._arun(self._request("chat", _messages(messages), params), stream)
 
-    async def acomplete(self, prompt: str, **params: Any) -> Completion:
+    async def acomplete(self, prompt: str, *, stream: bool = False, **params: Any) -> Completion:
         """Async twin of `complete`."""
-        request = self._request("completion", "prompt", prompt, params)
-        return await self._async_call(
-            "completion", request, lambda: self.aclient.completions.create(**request)
-        )
+        return await self._arun(self._request("completion", prompt, params), stream)
 
-    def _request(
-        self, endpoint: str, field: str, payload: Any, params: Mapping[str, Any]
-    ) -> dict[str, Any]:
+    def astream(self, prompt: str | list[dict[str, Any]], **params: Any) -> AsyncTextStream:
+        """Async twin of `stream`."""
+        payload = prompt if self.model.api == "completion" else _messages(prompt)
+        return AsyncTextStream(self._astream(self._request(self.model.api, payload, params)))
+
+    def _request(self, endpoint: str, payload: Any, params: Mapping[str, Any]) -> _Request:
         if endpoint != self.model.api:
             use = "llm.chat(messages)" if self.model.api == "chat" else "llm.complete(prompt)"
             raise LLMUsageError(
                 f"model {self.model.name!r} is configured with api={self.model.api!r}; use {use}"
             )
         if "stream" in params:
-            raise LLMUsageError(
-                "streaming is not supported by llm.chat/llm.complete yet; use llm.client"
-            )
-        return {**self._defaults, **params, field: payload, "model": self.model.model_id}
+            raise LLMUsageError("pass stream=True as a keyword of chat/complete, or use llm.stream")
+        field = "messages" if endpoint == "chat" else "prompt"
+        body = {**self._defaults, **params, field: payload, "model": self.model.model_id}
+        return _Request(self, endpoint, body)
 
-    def _sync_call(
-        self,
-        endpoint: str,
-        request: dict[str, Any],
-        send: Callable[[], Any],
-        limit: threading.BoundedSemaphore | None,
-    ) -> Completion:
-        if limit is not None:
-            limit.acquire()
-        start = time.perf_counter()
-        try:
-            response = send()
-        except BaseException as exc:
-            self._record_failure(endpoint, request, time.perf_counter() - start, exc)
-            _reraise(exc)
-        finally:
-            if limit is not None:
-                limit.release()
-        return self._finish(endpoint, request, response, time.perf_counter() - start)
+    def _run(self, request: _Request, stream: bool) -> Completion:
+        if stream:
+            text_stream = TextStream(self._stream(request))
+            for _ in text_stream:
+                pass
+            assert text_stream.completion is not None
+            return text_stream.completion
+        create = self.client.chat.completions.create if request.endpoint == "chat" else None
+        send = create or self.client.completions.create
+        while True:
+            permit = request.begin()
+            try:
+                response = send(**request.body)
+            except BaseException as exc:
+                delay = request.failed(permit, exc)
+                time.sleep(delay)
+                continue
+            return request.succeeded(permit, response)
 
-    async def _async_call(
-        self, endpoint: str, request: dict[str, Any], send: Callable[[], Awaitable[Any]]
-    ) -> Completion:
-        limit = self._pool.alimit(self.model)
-        if limit is not None:
-            await limit.acquire()
-        start = time.perf_counter()
-        try:
-            response = await send()
-        except BaseException as exc:
-            self._record_failure(endpoint, request, time.perf_counter() - start, exc)
-            _reraise(exc)
-        finally:
-            if limit is not None:
-                limit.release()
-        return self._finish(endpoint, request, response, time.perf_counter() - start)
+    async def _arun(self, request: _Request, stream: bool) -> Completion:
+        if stream:
+            text_stream = AsyncTextStream(self._astream(request))
+            async for _ in text_stream:
+                pass
+            assert text_stream.completion is not None
+            return text_stream.completion
+        client = self.aclient
+        send = (
+            client.chat.completions.create
+            if request.endpoint == "chat"
+            else client.completions.create
+        )
+        while True:
+            permit = await request.abegin()
+            try:
+                response = await send(**request.body)
+            except BaseException as exc:
+                delay = request.failed(permit, exc)
+                await asyncio.sleep(delay)
+                continue
+            return request.succeeded(permit, response)
 
-    def _fingerprint(self, endpoint: str, request: dict[str, Any]) -> str:
-        payload = request.get("messages", request.get("prompt"))
-        params = {k: v for k, v in request.items() if k not in ("messages", "prompt", "model")}
-        return fingerprint(endpoint, self.model.model_id, payload, params)
+    def _stream(self, request: _Request) -> Iterator[str | Completion]:
+        client = self.client
+        send = (
+            client.chat.completions.create
+            if request.endpoint == "chat"
+            else client.completions.create
+        )
+        body = request.stream_body()
+        while True:
+            permit = request.begin()
+            state = StreamState(start=time.perf_counter())
+            try:
+                for chunk in send(**body):
+                    text = state.add(chunk, time.perf_counter())
+                    if text:
+                        yield text
+                result = state.finish()
+            except BaseException as exc:
+                delay = request.failed(permit, exc, started=state.ttft is not None)
+                time.sleep(delay)
+                continue
+            yield request.streamed(permit, state, result)
+            return
 
-    def _record_failure(
-        self, endpoint: str, request: dict[str, Any], latency: float, exc: BaseException
-    ) -> None:
-        trace = current_trace()
-        if trace is not None:
-            trace.add(
-                CallRecord(
-                    endpoint,
-                    self._fingerprint(endpoint, request),
-                    latency,
-                    error_type=type(exc).__name__,
-                )
-            )
+    async def _astream(self, request: _Request) -> AsyncIterator[str | Completion]:
+        client = self.aclient
+        send = (
+            client.chat.completions.create
+            if request.endpoint == "chat"
+            else client.completions.create
+        )
+        body = request.stream_body()
+        while True:
+            permit = await request.abegin()
+            state = StreamState(start=time.perf_counter())
+            try:
+                async for chunk in await send(**body):
+                    text = state.add(chunk, time.perf_counter())
+                    if text:
+                        yield text
+                result = state.finish()
+            except BaseException as exc:
+                delay = request.failed(permit, exc, started=state.ttft is not None)
+                await asyncio.sleep(delay)
+                continue
+            yield request.streamed(permit, state, result)
+            return
 
-    def _finish(
-        self, endpoint: str, request: dict[str, Any], response: Any, latency: float
-    ) -> Completion:
-        usage = _usage(response)
-        cost = self.model.cost_usd(usage.prompt_tokens, usage.completion_tokens)
-        trace = current_trace()
-        if trace is not None:
-            trace.add(
-                CallRecord(
-                    endpoint,
-                    self._fingerprint(endpoint, request),
-                    latency,
-                    usage.prompt_tokens,
-                    usage.completion_tokens,
-                    cost,
-                )
-            )
+
+class _Request:
+    """One logical call and its attempts: limits, budget, retries and the record it leaves."""
+
+    def __init__(self, llm: LLM, endpoint: str, body: dict[str, Any]) -> None:
+        self.llm = llm
+        self.endpoint = endpoint
+        self.body = body
+        self.pool = llm._pool
+        self.limiter = self.pool.limiter(llm.model)
+        self.estimate = len(json.dumps(body.get("messages", body.get("prompt")), default=str)) // 4
+        self.estimate += int(body.get("max_tokens") or body.get("max_completion_tokens") or 256)
+        self.attempt = 0
+        self.causes: list[str] = []
+        self.started = 0.0
+
+    def stream_body(self) -> dict[str, Any]:
+        return {"stream_options": {"include_usage": True}, **self.body, "stream": True}
+
+    def begin(self) -> Permit:
+        self._check_budget()
+        permit = self.limiter.acquire(self.estimate)
+        self.started = time.perf_counter()
+        return permit
+
+    async def abegin(self) -> Permit:
+        self._check_budget()
+        permit = await self.limiter.aacquire(self.estimate)
+        self.started = time.perf_counter()
+        return permit
+
+    def _check_budget(self) -> None:
+        if self.pool.budget is not None:
+            try:
+                self.pool.budget.check()
+            except BudgetExhausted as exc:
+                self._record(None, error=exc)
+                raise
+
+    def failed(self, permit: Permit, exc: BaseException, started: bool = False) -> float:
+        """Release the permit; return how long to wait before retrying, or raise for good."""
+        label = cause(exc)
+        permit.release(throttled=label == "rate_limit")
+        policy = self.pool.policy
+        retry = isinstance(exc, Exception) and not started and policy.retryable(exc)
+        if retry and self.attempt < policy.retries:
+            self.causes.append(label)
+            delay = policy.delay(self.attempt, exc, self.pool.rng)
+            self.attempt += 1
+            return delay
+        self._record(None, error=exc)
+        _reraise(exc)
+
+    def succeeded(self, permit: Permit, response: Any) -> Completion:
+        raw_usage = getattr(response, "usage", None)
+        usage = usage_of(raw_usage) if raw_usage is not None else Usage()
         choice = response.choices[0] if response.choices else None
-        if endpoint == "chat":
+        if self.endpoint == "chat":
             message = choice.message if choice is not None else None
             text = (message.content if message is not None else None) or ""
             calls = _tool_calls(message)
         else:
             text = (choice.text if choice is not None else None) or ""
             calls = ()
+        finish = choice.finish_reason if choice is not None else None
+        return self._complete(permit, text, calls, usage, finish, None, False, response)
+
+    def streamed(
+        self,
+        permit: Permit,
+        state: StreamState,
+        result: tuple[str, tuple[ToolCall, ...], Usage, bool],
+    ) -> Completion:
+        text, calls, usage, estimated = result
+        return self._complete(
+            permit, text, calls, usage, state.finish_reason, state.ttft, estimated, None
+        )
+
+    def _complete(
+        self,
+        permit: Permit,
+        text: str,
+        calls: tuple[ToolCall, ...],
+        usage: Usage,
+        finish: str | None,
+        ttft: float | None,
+        estimated: bool,
+        raw: Any,
+    ) -> Completion:
+        latency = time.perf_counter() - self.started
+        permit.release(tokens=usage.total_tokens)
+        model = self.llm.model
+        cost = model.cost_usd(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+        if cost is not None and self.pool.budget is not None:
+            self.pool.budget.charge(cost)
+        self._record(usage, latency=latency, cost=cost, ttft=ttft)
         return Completion(
             text=text,
-            model=self.model.name,
+            model=model.name,
             usage=usage,
             latency_s=latency,
             cost_usd=cost,
-            finish_reason=choice.finish_reason if choice is not None else None,
+            finish_reason=finish,
             tool_calls=calls,
-            raw=response,
+            ttft_s=ttft,
+            usage_estimated=estimated,
+            attempts=self.attempt + 1,
+            raw=raw,
         )
+
+    def _record(
+        self,
+        usage: Usage | None,
+        *,
+        latency: float | None = None,
+        cost: float | None = None,
+        ttft: float | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        trace = current_trace()
+        if trace is None:
+            return
+        payload = self.body.get("messages", self.body.get("prompt"))
+        params = {k: v for k, v in self.body.items() if k not in ("messages", "prompt", "model")}
+        trace.add(
+            CallRecord(
+                endpoint=self.endpoint,
+                fingerprint=fingerprint(self.endpoint, self.llm.model.model_id, payload, params),
+                latency_s=latency if latency is not None else time.perf_counter() - self.started,
+                input_tokens=usage.prompt_tokens if usage else 0,
+                output_tokens=usage.completion_tokens if usage else 0,
+                cost_usd=cost,
+                error_type=type(error).__name__ if error is not None else None,
+                cause=cause(error) if error is not None else None,
+                ttft_s=ttft,
+                attempts=self.attempt + 1,
+                retry_causes=tuple(self.causes),
+            )
+        )
+
+
+class TextStream:
+    """Iterates over text deltas; after the last one, `completion` is the full Completion."""
+
+    def __init__(self, source: Iterator[str | Completion]) -> None:
+        self._source = source
+        self.completion: Completion | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        for item in self._source:
+            if isinstance(item, Completion):
+                self.completion = item
+            else:
+                yield item
+
+
+class AsyncTextStream:
+    """Async twin of TextStream."""
+
+    def __init__(self, source: AsyncIterator[str | Completion]) -> None:
+        self._source = source
+        self.completion: Completion | None = None
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        async for item in self._source:
+            if isinstance(item, Completion):
+                self.completion = item
+            else:
+                yield item
 
 
 def _reraise(exc: BaseException) -> NoReturn:
     """Keep SDK errors; anything else the SDK raised is a bad response, not a model failure."""
-    if isinstance(exc, openai.OpenAIError) or not isinstance(exc, Exception):
+    if isinstance(exc, CALL_ERRORS) or not isinstance(exc, Exception):
         raise exc
     raise BadResponseError(f"{type(exc).__name__}: {exc}") from exc
 
@@ -323,20 +504,9 @@ def _messages(messages: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"role": "user", "content": messages}] if isinstance(messages, str) else messages
 
 
-def _usage(response: Any) -> Usage:
-    usage = getattr(response, "usage", None)
-    if usage is None:
-        return Usage()
-    return Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0)
-
-
 def _tool_calls(message: Any) -> tuple[ToolCall, ...]:
     calls = getattr(message, "tool_calls", None) or ()
-    parsed = []
-    for call in calls:
-        try:
-            arguments = json.loads(call.function.arguments)
-        except (TypeError, ValueError):
-            arguments = call.function.arguments
-        parsed.append(ToolCall(call.id, call.function.name, arguments))
-    return tuple(parsed)
+    return tuple(
+        ToolCall(call.id, call.function.name, parse_arguments(call.function.arguments))
+        for call in calls
+    )

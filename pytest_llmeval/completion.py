@@ -19,6 +19,7 @@ class Usage:
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -46,14 +47,17 @@ class Completion:
     finish_reason: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     ttft_s: float | None = None
+    usage_estimated: bool = False
+    attempts: int = 1
     raw: Any = field(default=None, repr=False, compare=False)
 
     @property
     def tokens_per_s(self) -> float | None:
-        """Output tokens per second of wall time, when both are known."""
-        if self.latency_s <= 0 or not self.usage.completion_tokens:
+        """Output tokens per second of generation (after the first token, when streamed)."""
+        generating = self.latency_s - (self.ttft_s or 0.0)
+        if generating <= 0 or not self.usage.completion_tokens:
             return None
-        return self.usage.completion_tokens / self.latency_s
+        return self.usage.completion_tokens / generating
 
     def json(self, schema: dict[str, Any] | None = None) -> Any:
         """Parse the text as JSON (one markdown fence allowed) and validate it against `schema`.

@@ -30,6 +30,9 @@ _MODEL_KEYS = {
     "api_key_env",
     "input_cost_per_mtok",
     "output_cost_per_mtok",
+    "cached_input_cost_per_mtok",
+    "rpm",
+    "tpm",
     "max_concurrency",
     "params",
     "local",
@@ -38,6 +41,13 @@ _MODEL_KEYS = {
     "context",
 }
 _LOCAL_ONLY = ("parallel", "threads", "context")
+# USD per 1M tokens: input, output, cached input (None: cached input is billed as input).
+PRICE_PRESETS: Mapping[str, tuple[float, float, float | None]] = {
+    "deepseek-v4-flash": (0.14, 0.28, None),
+    "gpt-4o": (2.50, 10.00, 1.25),
+    "gpt-4o-mini": (0.15, 0.60, 0.075),
+    "claude-sonnet-4": (3.00, 15.00, 0.30),
+}
 # Bundled local models and the endpoint each one speaks (an instruct model, a base model).
 BUNDLED_APIS = {"smollm2-135m-instruct": "chat", "gemma-3-270m": "completion"}
 
@@ -57,21 +67,50 @@ class ModelSettings:
     api_key_env: str | None = None
     input_cost_per_mtok: float | None = None
     output_cost_per_mtok: float | None = None
+    cached_input_cost_per_mtok: float | None = None
+    price_source: str | None = None
     max_concurrency: int | None = None
+    rpm: float | None = None
+    tpm: float | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     local: str | None = None
     parallel: int = 4
     threads: int | None = None
     context: int = 2048
 
-    def cost_usd(self, input_tokens: int, output_tokens: int) -> float | None:
-        """Price of one call, or None when the model has no prices configured."""
+    def cost_usd(
+        self, input_tokens: int, output_tokens: int, cached_tokens: int = 0
+    ) -> float | None:
+        """Price of one call, or None when the model has no prices (configured or preset)."""
         if self.input_cost_per_mtok is None and self.output_cost_per_mtok is None:
             return None
+        input_price = self.input_cost_per_mtok or 0.0
+        cached_price = self.cached_input_cost_per_mtok
+        cached = min(cached_tokens, input_tokens) if cached_price is not None else 0
         return (
-            input_tokens * (self.input_cost_per_mtok or 0.0)
+            (input_tokens - cached) * input_price
+            + cached * (cached_price or 0.0)
             + output_tokens * (self.output_cost_per_mtok or 0.0)
         ) / 1e6
+
+    def priced(self) -> ModelSettings:
+        """Fill in prices when none are configured: $0 for local models, else a known preset."""
+        if self.input_cost_per_mtok is not None or self.output_cost_per_mtok is not None:
+            return replace(self, price_source=self.price_source or "config")
+        if self.local is not None:
+            return replace(
+                self, input_cost_per_mtok=0.0, output_cost_per_mtok=0.0, price_source="local"
+            )
+        preset = PRICE_PRESETS.get(self.model_id) or PRICE_PRESETS.get(self.name)
+        if preset is None:
+            return self
+        return replace(
+            self,
+            input_cost_per_mtok=preset[0],
+            output_cost_per_mtok=preset[1],
+            cached_input_cost_per_mtok=self.cached_input_cost_per_mtok or preset[2],
+            price_source="preset",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, secret-free description for reports."""
@@ -81,6 +120,8 @@ class ModelSettings:
             "api": self.api,
             "input_cost_per_mtok": self.input_cost_per_mtok,
             "output_cost_per_mtok": self.output_cost_per_mtok,
+            "cached_input_cost_per_mtok": self.cached_input_cost_per_mtok,
+            "price_source": self.price_source,
         }
 
 
@@ -112,7 +153,7 @@ class Settings:
     def model(self, name: str) -> ModelSettings:
         """Settings for a model name; undeclared names are raw ids at the default gateway."""
         found = self.models.get(name)
-        return found if found is not None else ModelSettings(name=name, model_id=name)
+        return found if found is not None else ModelSettings(name=name, model_id=name).priced()
 
     def key_env(self, model: ModelSettings) -> str:
         """Name of the environment variable holding this model's API key."""
@@ -271,6 +312,9 @@ def _parse_model(name: str, entry: Any, where: str) -> ModelSettings:
         api_key_env=_opt_str(entry, "api_key_env", where),
         input_cost_per_mtok=_float(entry, "input_cost_per_mtok", where, None),
         output_cost_per_mtok=_float(entry, "output_cost_per_mtok", where, None),
+        cached_input_cost_per_mtok=_float(entry, "cached_input_cost_per_mtok", where, None),
+        rpm=_float(entry, "rpm", where, None, positive=True),
+        tpm=_float(entry, "tpm", where, None, positive=True),
         max_concurrency=None
         if limit is None
         else _int(entry, "max_concurrency", where, 1, minimum=1),
@@ -279,7 +323,7 @@ def _parse_model(name: str, entry: Any, where: str) -> ModelSettings:
         parallel=_int(entry, "parallel", where, 4, minimum=1),
         threads=None if "threads" not in entry else _int(entry, "threads", where, 1, minimum=1),
         context=_int(entry, "context", where, 2048, minimum=64),
-    )
+    ).priced()
 
 
 def _name_list(value: Any, source: str, key: str) -> list[str]:

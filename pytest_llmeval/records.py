@@ -21,6 +21,10 @@ class CallRecord:
     output_tokens: int = 0
     cost_usd: float | None = None
     error_type: str | None = None
+    cause: str | None = None
+    ttft_s: float | None = None
+    attempts: int = 1
+    retry_causes: tuple[str, ...] = ()
 
 
 @dataclass

@@ -106,6 +106,8 @@ def test_answer(llm):
         "api": "chat",
         "input_cost_per_mtok": 1.0,
         "output_cost_per_mtok": 2.0,
+        "cached_input_cost_per_mtok": None,
+        "price_source": "config",
     }
     row = report["tests"][0]
     assert row["plan"] == {
