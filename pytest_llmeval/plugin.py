@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import inspect
 import os
+import shutil
+import tempfile
 import traceback
 import warnings
 from collections.abc import Callable, Coroutine, Generator, Iterator
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
+from .budget import Budget
 from .config import ConfigError, ModelSettings, Settings, find_config_file, load_settings
 from .marker import (
     UNMARKED,
@@ -35,8 +38,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 KEY = "llmeval"
 LOCAL_URLS = "llmeval_local_urls"
+BUDGET_INPUT = "llmeval_budget"
 SETTINGS = pytest.StashKey[Settings]()
 SERVERS = pytest.StashKey[list["LocalServer"]]()
+BUDGET = pytest.StashKey[Budget]()
 RUNTIME = pytest.StashKey["Runtime"]()
 RESULT = pytest.StashKey[Result]()
 NO_MODELS = (
@@ -99,6 +104,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--llm-retries", type=_int_at_least(0), metavar="N", help="SDK retries per request"
     )
     group.addoption(
+        "--llm-budget",
+        type=_positive_float,
+        metavar="USD",
+        help="stop sending requests once the run has spent this much (USD)",
+    )
+    group.addoption(
         "--llm-report", metavar="PATH", help="write the JSON report (every sample) to PATH"
     )
 
@@ -129,13 +140,27 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         settings = settings.with_urls(workerinput.get(LOCAL_URLS, {}))
+    budget = _budget(config, workerinput)
+    if budget is not None:
+        config.stash[BUDGET] = budget
     config.stash[SETTINGS] = settings
-    config.stash[RUNTIME] = Runtime(settings)
+    config.stash[RUNTIME] = Runtime(settings, budget)
     config.pluginmanager.register(Sampler(), "llmeval-sampler")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(config), "llmeval-xdist")
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(Reporter(config), "llmeval-reporter")
+
+
+def _budget(config: pytest.Config, workerinput: dict[str, Any] | None) -> Budget | None:
+    """The controller creates the run's ledger; workers share it through its path."""
+    if workerinput is not None:
+        shared = workerinput.get(BUDGET_INPUT)
+        return Budget(shared[0], Path(shared[1])) if shared else None
+    limit = config.getoption("llm_budget")
+    if limit is None:
+        return None
+    return Budget.create(limit, Path(tempfile.mkdtemp(prefix="llmeval-budget-")) / "spent")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -144,6 +169,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         runtime.close()
     for server in config.stash.get(SERVERS, []):
         server.stop()
+    budget = config.stash.get(BUDGET, None)
+    if budget is not None and not hasattr(config, "workerinput"):
+        shutil.rmtree(budget.ledger.parent, ignore_errors=True)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -183,13 +211,17 @@ class XdistHooks:
     def pytest_configure_node(self, node: Any) -> None:
         servers = self.config.stash.get(SERVERS, [])
         node.workerinput[LOCAL_URLS] = {server.name: server.base_url for server in servers}
+        budget = self.config.stash.get(BUDGET, None)
+        if budget is not None:
+            node.workerinput[BUDGET_INPUT] = (budget.limit_usd, str(budget.ledger))
 
 
 class Runtime:
     """Per-process state: SDK clients and the event loop that runs async test bodies."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, budget: Budget | None = None) -> None:
         self.settings = settings
+        self.budget = budget
         self._pool: ClientPool | None = None
         self._runner: asyncio.Runner | None = None
 
@@ -199,7 +231,7 @@ class Runtime:
         if self._pool is None:
             from .client import ClientPool
 
-            self._pool = ClientPool(self.settings, os.environ)
+            self._pool = ClientPool(self.settings, os.environ, self.budget)
         return self._pool
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -356,12 +388,14 @@ def _sample(pyfuncitem: pytest.Function, model: str) -> None:
             pytrace=False,
         )
     from .client import CALL_ERRORS, LLMUsageError
+    from .retry import cause
 
     classifier = Classifier(
         CALL_ERRORS,
         failures=(pytest.fail.Exception,),
         controls=(pytest.xfail.Exception, LLMUsageError),
         redact=runtime.pool.redact,
+        cause=cause,
     )
     if inspect.iscoroutinefunction(function):
         sampled = runtime.run(
@@ -494,7 +528,9 @@ class Reporter:
 
     def report(self) -> dict[str, Any]:
         if self._report is None:
-            self._report = build_report(self.results.values(), self.models)
+            budget = self.config.stash.get(BUDGET, None)
+            spend = None if budget is None else (budget.limit_usd, budget.spent())
+            self._report = build_report(self.results.values(), self.models, spend)
         return self._report
 
     @pytest.hookimpl(tryfirst=True)

@@ -67,14 +67,19 @@ class SampleRecord:
     calls: tuple[CallRecord, ...] = ()
     error_type: str | None = None
     message: str | None = None
+    cause: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         costs = [c.cost_usd for c in self.calls if c.cost_usd is not None]
+        ttfts = [c.ttft_s for c in self.calls if c.ttft_s is not None]
         return {
             "index": self.index,
             "outcome": self.outcome,
             "error_type": self.error_type,
+            "cause": self.cause,
             "message": self.message,
+            "ttft_s": round(ttfts[0], 6) if ttfts else None,
+            "retries": sum(c.attempts - 1 for c in self.calls),
             "duration_s": round(self.duration_s, 6),
             "latency_s": round(sum(c.latency_s for c in self.calls), 6),
             "input_tokens": sum(c.input_tokens for c in self.calls),

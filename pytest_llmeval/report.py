@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,68 +67,66 @@ def broken_result(
     }
 
 
+def sample_metrics(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Latency, time to first token, throughput, tokens, cost and error causes of samples."""
+    latencies = sorted(s["latency_s"] for s in samples if s["calls"])
+    ttfts = sorted(s["ttft_s"] for s in samples if s.get("ttft_s") is not None)
+    costs = [s["cost_usd"] for s in samples if s["cost_usd"] is not None]
+    output = sum(s["output_tokens"] for s in samples)
+    generating = sum(s["latency_s"] - (s.get("ttft_s") or 0.0) for s in samples if s["calls"])
+    causes = Counter(s.get("cause") or s["error_type"] for s in samples if s["outcome"] == "error")
+    return {
+        "latency_p50_s": _quantile(latencies, 0.5),
+        "latency_p95_s": _quantile(latencies, 0.95),
+        "ttft_p50_s": _quantile(ttfts, 0.5),
+        "tokens_per_s": output / generating if output and generating > 0 else None,
+        "input_tokens": sum(s["input_tokens"] for s in samples),
+        "output_tokens": output,
+        "cost_usd": sum(costs) if costs else None,
+        "calls": sum(len(s["calls"]) for s in samples),
+        "retries": sum(s.get("retries", 0) for s in samples),
+        "errors_by_cause": dict(sorted(causes.items())),
+    }
+
+
 def with_metrics(result: Result) -> Result:
-    """Add derived numbers (run, rate, latency, tokens, cost) computed from the samples."""
+    """Add derived numbers (run, rate, metrics, fingerprints) computed from the samples."""
     samples = result["samples"]
     valid = result["passed"] + result["failed"]
-    latencies = sorted(s["latency_s"] for s in samples if s["calls"])
-    costs = [s["cost_usd"] for s in samples if s["cost_usd"] is not None]
-    fingerprints = sorted({f for s in samples for f in s["fingerprints"]})
     return {
         **result,
         "run": len(samples),
         "rate": result["passed"] / valid if valid else None,
-        "fingerprints": fingerprints,
-        "metrics": {
-            "latency_p50_s": _quantile(latencies, 0.5),
-            "latency_p95_s": _quantile(latencies, 0.95),
-            "input_tokens": sum(s["input_tokens"] for s in samples),
-            "output_tokens": sum(s["output_tokens"] for s in samples),
-            "cost_usd": sum(costs) if costs else None,
-            "calls": sum(len(s["calls"]) for s in samples),
-        },
+        "fingerprints": sorted({f for s in samples for f in s["fingerprints"]}),
+        "metrics": sample_metrics(samples),
     }
 
 
 def model_totals(results: Iterable[Result]) -> dict[str, dict[str, Any]]:
-    """Per-model sums over every test: verdict counts, samples, tokens, cost, latency."""
-    totals: dict[str, dict[str, Any]] = {}
-    latencies: dict[str, list[float]] = {}
+    """Per model, over every test: verdict counts, samples, and the metrics of all its samples."""
+    grouped: dict[str, list[Result]] = {}
     for result in results:
-        t = totals.setdefault(
-            result["model"],
-            {
-                "tests": 0,
-                "passed": 0,
-                "failed": 0,
-                "error": 0,
-                "samples": 0,
-                "sample_passes": 0,
-                "sample_errors": 0,
-                "input_tokens": 0,
-                "output_tokens": 0,
-                "cost_usd": None,
-            },
-        )
-        t["tests"] += 1
-        t[result["verdict"]] += 1
-        t["samples"] += result["run"]
-        t["sample_passes"] += result["passed"]
-        t["sample_errors"] += result["errors"]
-        t["input_tokens"] += result["metrics"]["input_tokens"]
-        t["output_tokens"] += result["metrics"]["output_tokens"]
-        if result["metrics"]["cost_usd"] is not None:
-            t["cost_usd"] = (t["cost_usd"] or 0.0) + result["metrics"]["cost_usd"]
-        latencies.setdefault(result["model"], []).extend(
-            s["latency_s"] for s in result["samples"] if s["calls"]
-        )
-    for name, t in totals.items():
-        t["latency_p50_s"] = _quantile(sorted(latencies[name]), 0.5)
-    return dict(sorted(totals.items()))
+        grouped.setdefault(result["model"], []).append(result)
+    totals = {}
+    for name, rows in sorted(grouped.items()):
+        verdicts = Counter(r["verdict"] for r in rows)
+        totals[name] = {
+            "tests": len(rows),
+            "passed": verdicts["passed"],
+            "failed": verdicts["failed"],
+            "error": verdicts["error"],
+            "samples": sum(r["run"] for r in rows),
+            "sample_passes": sum(r["passed"] for r in rows),
+            "sample_errors": sum(r["errors"] for r in rows),
+            **sample_metrics([s for r in rows for s in r["samples"]]),
+        }
+    return totals
 
 
 def build_report(
-    results: Iterable[Result], models: Mapping[str, Mapping[str, Any]]
+    results: Iterable[Result],
+    models: Mapping[str, Mapping[str, Any]],
+    budget: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """The versioned JSON document: every test x model with every sample, then model totals."""
     rows = sorted((with_metrics(r) for r in results), key=lambda r: r["nodeid"])
@@ -136,6 +135,7 @@ def build_report(
         "version": VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "models": {name: dict(models[name]) for name in sorted(models)},
+        "budget": None if budget is None else {"limit_usd": budget[0], "spent_usd": budget[1]},
         "totals": model_totals(rows),
         "tests": rows,
     }
@@ -148,79 +148,58 @@ def write_report(report: Mapping[str, Any], path: Path) -> None:
     tmp.replace(path)
 
 
-def table_lines(report: Mapping[str, Any]) -> list[str]:
-    """The terminal summary: one row per test x model, then per-model totals."""
-    header = [
-        "test",
-        "model",
-        "pass/valid",
-        "err",
-        "rate",
-        "CI",
-        "need",
-        "verdict",
-        "stop",
-        "p50 s",
-        "tok in/out",
-        "cost $",
+METRIC_HEADER = ["p50 s", "p95 s", "ttft s", "tok/s", "tok in/out", "cost $"]
+
+
+def _metric_cells(m: Mapping[str, Any]) -> list[str]:
+    return [
+        _num(m["latency_p50_s"], 2),
+        _num(m["latency_p95_s"], 2),
+        _num(m["ttft_p50_s"], 2),
+        _num(m["tokens_per_s"], 1),
+        f"{m['input_tokens']}/{m['output_tokens']}",
+        _num(m["cost_usd"], 4),
     ]
-    rows = [header]
+
+
+def table_lines(report: Mapping[str, Any]) -> list[str]:
+    """The terminal summary: one row per test x model, then per-model totals and spend."""
+    header = ["test", "model", "pass/valid", "err", "rate", "CI", "need", "verdict", "stop"]
+    rows = [header + METRIC_HEADER]
     for r in report["tests"]:
-        plan, m = r["plan"], r["metrics"]
         lo, hi = r["ci"]
-        rows.append(
-            [
-                r["test"],
-                r["model"],
-                f"{r['passed']}/{r['passed'] + r['failed']}",
-                str(r["errors"]),
-                _pct(r["rate"]),
-                f"{lo * 100:.0f}-{hi * 100:.0f}%" if r["run"] else "-",
-                _need(plan),
-                r["verdict"].upper(),
-                _stop(r),
-                _num(m["latency_p50_s"], 2),
-                f"{m['input_tokens']}/{m['output_tokens']}",
-                _num(m["cost_usd"], 4),
-            ]
-        )
+        cells = [
+            r["test"],
+            r["model"],
+            f"{r['passed']}/{r['passed'] + r['failed']}",
+            str(r["errors"]),
+            _pct(r["rate"]),
+            f"{lo * 100:.0f}-{hi * 100:.0f}%" if r["run"] else "-",
+            _need(r["plan"]),
+            r["verdict"].upper(),
+            _stop(r),
+        ]
+        rows.append(cells + _metric_cells(r["metrics"]))
     lines = _align(rows)
     totals = report["totals"]
     if totals:
         lines.append("")
-        model_rows = [
-            [
-                "model",
-                "tests",
-                "passed",
-                "failed",
-                "error",
-                "samples",
-                "sample pass",
-                "errors",
-                "p50 s",
-                "tok in/out",
-                "cost $",
-            ]
-        ]
+        header = ["model", "tests", "passed", "failed", "error", "samples", "sample pass", "errors"]
+        model_rows = [header + METRIC_HEADER]
+        causes = []
         for name, t in totals.items():
             valid = t["samples"] - t["sample_errors"]
-            model_rows.append(
-                [
-                    name,
-                    str(t["tests"]),
-                    str(t["passed"]),
-                    str(t["failed"]),
-                    str(t["error"]),
-                    str(t["samples"]),
-                    _pct(t["sample_passes"] / valid if valid else None),
-                    str(t["sample_errors"]),
-                    _num(t["latency_p50_s"], 2),
-                    f"{t['input_tokens']}/{t['output_tokens']}",
-                    _num(t["cost_usd"], 4),
-                ]
-            )
+            cells = [name, str(t["tests"]), str(t["passed"]), str(t["failed"]), str(t["error"])]
+            cells += [str(t["samples"]), _pct(t["sample_passes"] / valid if valid else None)]
+            model_rows.append([*cells, str(t["sample_errors"]), *_metric_cells(t)])
+            if t["errors_by_cause"]:
+                by_cause = ", ".join(f"{k} {v}" for k, v in t["errors_by_cause"].items())
+                causes.append(f"errors of {name} by cause: {by_cause} ({t['retries']} retries)")
         lines.extend(_align(model_rows))
+        lines.extend(causes)
+    budget = report.get("budget")
+    if budget:
+        lines.append(f"budget: ${budget['spent_usd']:.4f} spent of ${budget['limit_usd']:g}")
     return lines
 
 

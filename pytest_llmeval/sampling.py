@@ -33,6 +33,7 @@ class Classifier:
     failures: tuple[type[BaseException], ...] = ()
     controls: tuple[type[BaseException], ...] = ()
     redact: Callable[[str], str] = str
+    cause: Callable[[BaseException], str] = lambda exc: type(exc).__name__.lower()
 
     def outcome(self, exc: BaseException) -> str | None:
         """'failed', 'error', or None for exceptions that must propagate (skip, xfail, Ctrl-C)."""
@@ -136,8 +137,9 @@ class _Tally:
         message = self.classifier.redact(
             str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         )
+        cause = self.classifier.cause(exc) if outcome == "error" else None
         return SampleRecord(
-            index, outcome, duration, tuple(trace.calls), type(exc).__name__, message[:500]
+            index, outcome, duration, tuple(trace.calls), type(exc).__name__, message[:500], cause
         )
 
     def add(self, result: SampleRecord | BaseException) -> None:

@@ -85,53 +85,17 @@ def test_table_rows_show_verdict_interval_and_stop() -> None:
     ]
     lines = table_lines(build_report(rows, MODELS))
     assert lines[0].split() == [
-        "test",
-        "model",
-        "pass/valid",
-        "err",
-        "rate",
-        "CI",
-        "need",
-        "verdict",
-        "stop",
-        "p50",
-        "s",
-        "tok",
-        "in/out",
-        "cost",
-        "$",
-    ]
+        "test", "model", "pass/valid", "err", "rate", "CI", "need", "verdict", "stop",
+        "p50", "s", "p95", "s", "ttft", "s", "tok/s", "tok", "in/out", "cost", "$",
+    ]  # fmt: skip
     assert lines[1].split() == [
-        "t.py::test_x",
-        "a",
-        "3/3",
-        "0",
-        "100.0%",
-        "10-90%",
-        "0.80",
-        "not_worse",
-        "PASSED",
-        "settled",
-        "3/4",
-        "0.20",
-        "30/15",
-        "0.0030",
-    ]
+        "t.py::test_x", "a", "3/3", "0", "100.0%", "10-90%", "0.80", "not_worse", "PASSED",
+        "settled", "3/4", "0.20", "0.29", "-", "25.0", "30/15", "0.0030",
+    ]  # fmt: skip
     assert lines[2].split() == [
-        "t.py::test_x",
-        "c",
-        "0/0",
-        "0",
-        "-",
-        "-",
-        "0.80",
-        "not_worse",
-        "ERROR",
-        "crashed",
-        "-",
-        "0/0",
-        "-",
-    ]
+        "t.py::test_x", "c", "0/0", "0", "-", "-", "0.80", "not_worse", "ERROR", "crashed",
+        "-", "-", "-", "-", "0/0", "-",
+    ]  # fmt: skip
     assert lines[3] == "" and lines[4].startswith("model")
     assert lines[5].split()[:6] == ["a", "1", "1", "0", "0", "3"]
 
