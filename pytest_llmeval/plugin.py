@@ -165,10 +165,15 @@ def _budget(config: pytest.Config, workerinput: dict[str, Any] | None) -> Budget
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     runtime = config.stash.get(RUNTIME, None)
-    if runtime is not None:
-        runtime.close()
-    for server in config.stash.get(SERVERS, []):
-        server.stop()
+    try:
+        if runtime is not None:
+            runtime.close()
+    finally:
+        servers = config.stash.get(SERVERS, [])
+        if servers:
+            from .local import stop_servers
+
+            stop_servers(servers)
     budget = config.stash.get(BUDGET, None)
     if budget is not None and not hasattr(config, "workerinput"):
         shutil.rmtree(budget.ledger.parent, ignore_errors=True)

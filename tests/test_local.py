@@ -102,11 +102,11 @@ def wait_dead(pid: int, seconds: float = 15) -> bool:
 
 
 def test_start_health_serve_and_stop(server: LocalServer) -> None:
-    startup = server.start()
-    assert startup >= 0 and server.port is not None
+    server.start()
+    assert server.startup_s is not None and server.port is not None
     assert server.command(server.port)[1:] == [
         "--model", str(server.model), "--host", "127.0.0.1", "--port", str(server.port),
-        "--parallel", "4", "--ctx-size", "8192", "--threads", str(os.cpu_count()),
+        "--parallel", "4", "--ctx-size", "8192", "--threads", "1",
         "--alias", "tiny", "--no-webui", "--offline",
     ]  # fmt: skip
     client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
@@ -123,7 +123,8 @@ def test_start_health_serve_and_stop(server: LocalServer) -> None:
 
 def test_waits_until_healthy(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STANDIN_DELAY", "1.0")
-    assert server.start() >= 1.0
+    server.start()
+    assert server.startup_s is not None and server.startup_s >= 1.0
 
 
 def test_crash_while_starting_shows_the_server_output(
@@ -276,3 +277,26 @@ def test_no_orphan_server_when_pytest_is_interrupted_or_killed(
     proc.send_signal(how)
     proc.wait(timeout=30)
     assert wait_dead(server_pid)
+
+
+def test_a_binary_that_cannot_run_is_a_usage_error_not_a_crash(
+    pytester: pytest.Pytester, local_suite: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    broken = tmp_path / "not-a-program"
+    broken.write_text("just text, no interpreter line\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv(SERVER_ENV, str(broken))
+    result = pytester.runpytest("--llm-models=tiny")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: cannot run *not-a-program: *python -m pytest_llmeval setup-local*"]
+    )
+
+
+def test_local_models_need_no_api_key(
+    pytester: pytest.Pytester, local_suite: Path, gguf: Path
+) -> None:
+    pytester.makefile(
+        ".toml", llmeval=f'api_key_env = "UNSET_GATEWAY_KEY"\n[models.tiny]\nlocal = "{gguf}"\n'
+    )
+    pytester.runpytest("--llm-models=tiny").assert_outcomes(passed=2)

@@ -1,0 +1,231 @@
+"""Gateway behaviour through the plugin: retries, faults, streaming, budget, passthrough."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from pytest_llmeval.testing import (
+    Drop,
+    FakeGateway,
+    HTTPError,
+    Malformed,
+    Reply,
+    Stall,
+    TruncateStream,
+)
+
+SUITE = """
+import pytest
+
+@pytest.mark.llmeval(samples={samples}, mode="observed", pass_rate=1.0)
+def test_answer(llm):
+    assert llm.chat("Say PASS"{extra}).text == "PASS"
+"""
+
+
+def run(
+    suite: pytest.Pytester, gateway: FakeGateway, *args: str, samples: int = 6, extra: str = ""
+) -> dict[str, Any]:
+    suite.makefile(
+        ".toml",
+        llmeval=f'base_url = "{gateway.base_url}"\n[models.m]\ninput_cost_per_mtok = 1000.0\n'
+        "output_cost_per_mtok = 1000.0\n",
+    )
+    suite.makepyfile(test_suite=SUITE.format(samples=samples, extra=extra))
+    suite.runpytest("--llm-models=m", "--llm-report=r.json", "--llm-concurrency=1", *args)
+    report = json.loads((suite.path / "r.json").read_text())
+    row: dict[str, Any] = report["tests"][0]
+    assert row["passed"] + row["failed"] + row["errors"] == row["run"]  # every sample accounted
+    return report
+
+
+FAULTS = [
+    pytest.param(HTTPError(429, retry_after=0.05), "rate_limit", id="429-retry-after"),
+    pytest.param(HTTPError(500), "server_error", id="500"),
+    pytest.param(HTTPError(503), "server_error", id="503"),
+    pytest.param(Drop(), "connection", id="dropped-connection"),
+    pytest.param(Stall(3), "timeout", id="stall-past-timeout"),
+    pytest.param(Malformed(), "bad_response", id="malformed-json"),
+]
+
+
+@pytest.mark.parametrize(("fault", "label"), FAULTS)
+def test_a_transient_fault_is_retried_and_the_sample_passes(
+    suite: pytest.Pytester, gateway: FakeGateway, fault: Any, label: str
+) -> None:
+    gateway.add_model("m", "PASS")
+    gateway.inject(fault, times=2)
+    report = run(suite, gateway, "--llm-retries=2", "--llm-timeout=0.5")
+    row = report["tests"][0]
+    if label == "bad_response":  # not retryable: a server that sends garbage is an error sample
+        assert row["errors"] == 2 and row["metrics"]["errors_by_cause"] == {"bad_response": 2}
+        return
+    assert (row["passed"], row["errors"], row["run"]) == (6, 0, 6)
+    assert row["samples"][0]["retries"] == 2
+    assert row["samples"][0]["calls"][0]["retry_causes"] == [label, label]
+    assert gateway.request_count() == 8
+
+
+@pytest.mark.parametrize(("fault", "label"), FAULTS)
+def test_a_persistent_fault_is_an_error_sample_with_its_cause(
+    suite: pytest.Pytester, gateway: FakeGateway, fault: Any, label: str
+) -> None:
+    gateway.add_model("m", "PASS")
+    gateway.inject(fault, times=100)
+    report = run(suite, gateway, "--llm-retries=1", "--llm-timeout=0.5", samples=3)
+    row = report["tests"][0]
+    assert (row["errors"], row["failed"], row["verdict"]) == (2, 0, "error")  # 2 of 3: no verdict
+    assert row["metrics"]["errors_by_cause"] == {label: 2}
+    assert report["totals"]["m"]["errors_by_cause"] == {label: 2}
+
+
+def test_429_storm_with_retry_after_is_ridden_out(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> None:
+    gateway.add_model("m", "PASS")
+    gateway.inject(HTTPError(429, retry_after=0.01), times=20)
+    report = run(suite, gateway, "--llm-retries=8", "--llm-concurrency=4", samples=10)
+    row = report["tests"][0]
+    assert (row["passed"], row["errors"]) == (10, 0)
+    assert row["metrics"]["retries"] == 20
+
+
+def test_truncated_stream_is_an_error_not_a_short_answer(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> None:
+    gateway.add_model("m", "PASS and more words here")
+    gateway.inject(TruncateStream(after_chunks=1), times=100)
+    suite.makefile(".toml", llmeval=f'base_url = "{gateway.base_url}"\n')
+    suite.makepyfile(
+        test_suite="""
+import pytest
+
+@pytest.mark.llmeval(samples=2)
+def test_stream(llm):
+    assert llm.chat("x", stream=True).text.startswith("PASS")
+"""
+    )
+    result = suite.runpytest("--llm-models=m", "--llm-report=r.json", "--llm-retries=3")
+    result.assert_outcomes(errors=1)
+    row = json.loads((suite.path / "r.json").read_text())["tests"][0]
+    assert row["errors"] == 2 and row["passed"] == 0
+    assert set(row["metrics"]["errors_by_cause"]) == {"connection"}
+    assert all(s["calls"][0]["attempts"] == 1 for s in row["samples"])  # no retry once text came
+
+
+def test_streaming_measures_ttft_and_tokens_per_second(
+    suite: pytest.Pytester, gateway: FakeGateway, plugin_args: list[str]
+) -> None:
+    gateway.add_model("m", "one two three four five", latency_s=0.05)
+    suite.makefile(".toml", llmeval=f'base_url = "{gateway.base_url}"\n')
+    suite.makepyfile(
+        test_suite="""
+import pytest
+
+@pytest.mark.llmeval(samples=3)
+def test_chat_stream(llm):
+    completion = llm.chat("count", stream=True)
+    assert completion.text == "one two three four five"
+    assert completion.ttft_s >= 0.05 and completion.usage.completion_tokens == 5
+    assert not completion.usage_estimated
+
+@pytest.mark.llmeval(samples=2)
+def test_text_stream(llm):
+    stream = llm.stream("count")
+    pieces = list(stream)
+    assert len(pieces) > 1 and "".join(pieces) == stream.completion.text
+
+@pytest.mark.llmeval(samples=2)
+async def test_async_stream(llm):
+    stream = llm.astream("count")
+    pieces = [piece async for piece in stream]
+    assert "".join(pieces) == "one two three four five" and stream.completion.ttft_s > 0
+"""
+    )
+    result = suite.runpytest("--llm-models=m", "--llm-report=r.json", *plugin_args)
+    result.assert_outcomes(passed=3)
+    rows = {r["test"]: r for r in json.loads((suite.path / "r.json").read_text())["tests"]}
+    metrics = rows["test_suite.py::test_chat_stream"]["metrics"]
+    assert metrics["ttft_p50_s"] >= 0.05 and metrics["tokens_per_s"] > 0
+    bodies = [r.body for r in gateway.requests]
+    assert all(b["stream"] and b["stream_options"] == {"include_usage": True} for b in bodies)
+
+
+def test_budget_stops_new_requests_and_the_rest_error(
+    suite: pytest.Pytester, gateway: FakeGateway, plugin_args: list[str]
+) -> None:
+    gateway.add_model("m", "PASS")  # 2 prompt + 1 completion tokens at $1000/M = $0.003 a call
+    report = run(suite, gateway, "--llm-budget=0.0099", *plugin_args, samples=10)
+    assert gateway.request_count() == 4  # 4 x $0.003 = $0.012: the 4th starts at $0.009 < budget
+    row = report["tests"][0]
+    assert (row["passed"], row["errors"]) == (4, 6)
+    assert row["metrics"]["errors_by_cause"] == {"budgetexhausted": 6}
+    assert report["budget"]["limit_usd"] == 0.0099
+    assert report["budget"]["spent_usd"] == pytest.approx(0.012)
+
+
+def test_budget_error_message_is_clear(suite: pytest.Pytester, gateway: FakeGateway) -> None:
+    gateway.add_model("m", "PASS")
+    run(suite, gateway, "--llm-budget=0.000001", samples=3)
+    result = suite.runpytest("--llm-models=m", "--llm-budget=0.000001", "--llm-concurrency=1")
+    result.stdout.fnmatch_lines(
+        [
+            "*first error: pytest_llmeval.budget.BudgetExhausted: budget exhausted: $0.0030 spent*",
+            "budget: $0.0030 spent of $1e-06",
+        ]
+    )
+
+
+def test_vision_tools_and_response_format_pass_through(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> None:
+    gateway.add_model(
+        "m", Reply(tool_calls=[{"name": "refund", "arguments": {"order_id": "A-17"}}])
+    )
+    suite.makefile(".toml", llmeval=f'base_url = "{gateway.base_url}"\n')
+    suite.makepyfile(
+        test_suite="""
+TOOLS = [{"type": "function", "function": {"name": "refund", "parameters": {
+    "type": "object", "properties": {"order_id": {"type": "string"}}}}}]
+IMAGE = [{"type": "text", "text": "What is on this receipt?"},
+         {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]
+FORMAT = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+
+def test_tools(llm):
+    completion = llm.chat([{"role": "user", "content": IMAGE}], tools=TOOLS,
+                          tool_choice="required", response_format=FORMAT)
+    assert completion.tool_calls[0].name == "refund"
+    assert completion.tool_calls[0].arguments == {"order_id": "A-17"}
+"""
+    )
+    suite.runpytest("--llm-models=m").assert_outcomes(passed=1)
+    body = gateway.requests[0].body
+    assert body["messages"][0]["content"][1]["image_url"]["url"].startswith("data:image/png")
+    assert body["tools"][0]["function"]["name"] == "refund"
+    assert body["tool_choice"] == "required" and body["response_format"]["type"] == "json_schema"
+
+
+def test_price_presets_price_the_seed_models(suite: pytest.Pytester, gateway: FakeGateway) -> None:
+    gateway.add_model("gpt-4o", Reply("PASS", prompt_tokens=1_000_000, completion_tokens=100_000))
+    suite.makefile(".toml", llmeval=f'base_url = "{gateway.base_url}"\n')
+    suite.makepyfile(test_suite="def test_x(llm):\n    assert llm.chat('x').cost_usd == 3.5\n")
+    suite.runpytest("--llm-models=gpt-4o", "--llm-report=r.json").assert_outcomes(passed=1)
+    report = json.loads((suite.path / "r.json").read_text())
+    assert report["models"]["gpt-4o"]["price_source"] == "preset"
+    assert report["totals"]["gpt-4o"]["cost_usd"] == pytest.approx(3.5)
+
+
+def test_the_key_never_reaches_reports_or_messages(
+    suite: pytest.Pytester, gateway: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "sk-proj-SECRET-0123456789"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    gateway.add_model("m", "PASS")
+    gateway.inject(HTTPError(500, message=f"upstream rejected key {secret}"), times=100)
+    report = run(suite, gateway, "--llm-retries=1", samples=2)
+    out = json.dumps(report)
+    assert secret not in out and "upstream rejected key ***" in out
+    assert not any(secret in str(r.headers) for r in gateway.requests)
