@@ -292,6 +292,9 @@ class LLM:
                     if text:
                         yield text
                 result = state.finish()
+            except GeneratorExit:  # the test stopped reading: not an error of the call
+                permit.release()
+                raise
             except BaseException as exc:
                 delay = request.failed(permit, exc, started=state.ttft is not None)
                 time.sleep(delay)
@@ -316,6 +319,9 @@ class LLM:
                     if text:
                         yield text
                 result = state.finish()
+            except GeneratorExit:
+                permit.release()
+                raise
             except BaseException as exc:
                 delay = request.failed(permit, exc, started=state.ttft is not None)
                 await asyncio.sleep(delay)

@@ -229,3 +229,25 @@ def test_the_key_never_reaches_reports_or_messages(
     out = json.dumps(report)
     assert secret not in out and "upstream rejected key ***" in out
     assert not any(secret in str(r.headers) for r in gateway.requests)
+
+
+def test_leaving_a_stream_early_is_not_an_error(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> None:
+    gateway.add_model("m", "one two three four five")
+    suite.makefile(".toml", llmeval=f'base_url = "{gateway.base_url}"\n')
+    suite.makepyfile(
+        test_suite="""
+import pytest
+
+@pytest.mark.llmeval(samples=3)
+def test_first_word(llm):
+    for piece in llm.stream("count"):
+        assert piece.strip() == "one"
+        break
+"""
+    )
+    result = suite.runpytest("--llm-models=m", "--llm-report=r.json")
+    result.assert_outcomes(passed=1)
+    row = json.loads((suite.path / "r.json").read_text())["tests"][0]
+    assert (row["passed"], row["errors"]) == (3, 0)
