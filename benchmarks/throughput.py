@@ -8,12 +8,14 @@ One fake gateway process (`--model m=PASS --latency 0.1`) serves every timed run
    body (`llm.chat`) and an async one (`await llm.achat`); every sample must pass;
 3. the ratio of (2) to (1), each timed as a whole process from spawn to exit (target <= 1.5x),
    next to the sampling phase alone (`wall_s` of the JSON report) and the ideal ceil(1000/64) x
-   latency;
+   latency; start-up alone (import openai; pytest on a plain test) and the plugin runs without
+   hypothesis's pytest plugin are printed to show where the gap comes from;
 4. scale-out: 200 tests x 5 samples, with and without `-n 4` (pytest-xdist);
 5. CPU: user+sys of each process / 1000 (getrusage of children), and a profile of the sampling
    phase against a second gateway at latency 0. `python -m cProfile` only sees the main thread,
    and sync samples run on their own threads, so a tiny plugin (`-p`) profiles the call phase of
-   every thread with cProfile on thread CPU time; SDK = inclusive time under `create`.
+   every thread with cProfile on thread CPU time; the bare script is profiled the same way.
+   SDK = all time spent under the SDK (C and stdlib calls charged to their callers).
 
 Wall times are the best of 3 (all three printed); `bg` is CPU used by processes other than
 this benchmark during a run, in cores (load from a background build, say).
@@ -71,6 +73,13 @@ async def main(base_url):
 
 asyncio.run(main(sys.argv[1]))
 """
+BARE_RUN = "asyncio.run(main(sys.argv[1]))"
+BARE_PROFILED_RUN = """import cProfile, os, time
+profile = cProfile.Profile(time.thread_time)
+profile.enable()
+asyncio.run(main(sys.argv[1]))
+profile.disable()
+profile.dump_stats(os.environ["LLMEVAL_PROFILE_OUT"])"""
 
 MARK = '@pytest.mark.llmeval(pass_rate=1.0, samples={n}, mode="observed")'
 SYNC_TEST = f"""import pytest
@@ -150,6 +159,7 @@ def pytest_unconfigure(config):
     stats.dump_stats(os.environ["LLMEVAL_PROFILE_OUT"])
 """
 
+NO_HYPOTHESIS = ("-p", "no:hypothesispytest")
 SDK_PACKAGES = ("openai", "httpx2", "httpcore2", "h11", "anyio", "sniffio", "pydantic", "jiter")
 
 
@@ -363,6 +373,11 @@ def profile(folder: Path, gateway: Gateway) -> dict[str, list[str]]:
         "PYTHONPATH": os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")]),
     }
     out: dict[str, list[str]] = {}
+    prof = folder / "prof-bare.out"
+    (folder / "bare_profiled.py").write_text(BARE.replace(BARE_RUN, BARE_PROFILED_RUN))
+    env["LLMEVAL_PROFILE_OUT"] = str(prof)
+    timed([sys.executable, "bare_profiled.py", gateway.url], folder, gateway, env)
+    out["bare SDK"] = [analyse(prof, SAMPLES, 0)[0]]
     for kind in ("sync", "async"):
         prof = folder / f"prof-{kind}.out"
         env["LLMEVAL_PROFILE_OUT"] = str(prof)
@@ -395,12 +410,27 @@ def main() -> None:
             start_pytest, start_pytest_runs = best_of(
                 lambda: timed(pytest_command(gateway.url, "test_plain.py"), folder, gateway)
             )
+            start_lean, start_lean_runs = best_of(
+                lambda: timed(
+                    pytest_command(gateway.url, *NO_HYPOTHESIS, "test_plain.py"), folder, gateway
+                )
+            )
             bare_cmd = [sys.executable, "bare.py", gateway.url]
             bare, bare_runs = best_of(lambda: timed(bare_cmd, folder, gateway))
+            # The same runs without hypothesis's pytest plugin (installed by the dev extra),
+            # whose import is a large part of pytest's start-up here.
             plugin: dict[str, tuple[Run, list[Run]]] = {}
-            for kind in ("sync", "async"):
+            for kind, args in (
+                ("sync", ()),
+                ("async", ()),
+                ("sync, no hypothesis", NO_HYPOTHESIS),
+                ("async, no hypothesis", NO_HYPOTHESIS),
+            ):
+                test = f"test_{kind.split(',')[0]}.py"
                 plugin[kind] = best_of(
-                    lambda kind=kind: run_plugin(folder, gateway, 1, SAMPLES, f"test_{kind}.py")
+                    lambda test=test, args=args: run_plugin(
+                        folder, gateway, 1, SAMPLES, *args, test
+                    )
                 )
 
             print(
@@ -409,11 +439,11 @@ def main() -> None:
                 f" best of {REPEATS}"
             )
             print(
-                f"{'run':<14}{'whole s':>8}{'ratio':>7}{'sampling s':>11}"
+                f"{'run':<28}{'whole s':>8}{'ratio':>7}{'sampling s':>11}"
                 f"{'cpu ms/sample':>14}   all wall s           bg cores"
             )
             print(
-                f"{'bare SDK':<14}{bare.wall:>8.2f}{'1.00':>7}{'-':>11}"
+                f"{'bare SDK':<28}{bare.wall:>8.2f}{'1.00':>7}{'-':>11}"
                 f"{min(r.cpu for r in bare_runs) / SAMPLES * 1000:>14.2f}   "
                 f"{walls(bare_runs):<20} {bgs(bare_runs)}"
             )
@@ -421,16 +451,17 @@ def main() -> None:
                 ratio = best.wall / bare.wall
                 flag = "ok" if ratio <= TARGET else f"> {TARGET}x"
                 print(
-                    f"{'plugin ' + kind:<14}{best.wall:>8.2f}{ratio:>7.2f}{best.sampling:>11.2f}"
+                    f"{'plugin ' + kind:<28}{best.wall:>8.2f}{ratio:>7.2f}{best.sampling:>11.2f}"
                     f"{min(r.cpu for r in runs) / SAMPLES * 1000:>14.2f}   "
                     f"{walls(runs):<20} {bgs(runs)}  {flag}"
                 )
             for label, (best, runs) in (
                 ("import openai", (start_bare, start_bare_runs)),
                 ("pytest, 1 plain test", (start_pytest, start_pytest_runs)),
+                ("pytest, no hypothesis", (start_lean, start_lean_runs)),
             ):
                 print(
-                    f"{'start-up: ' + label:<34}{best.wall:>6.2f} s  cpu "
+                    f"{'start-up: ' + label:<36}{best.wall:>6.2f} s  cpu "
                     f"{min(r.cpu for r in runs):.2f} s   {walls(runs):<20} {bgs(runs)}"
                 )
             print(load())
@@ -471,7 +502,7 @@ def main() -> None:
                 "ms CPU/sample  total     SDK (create incl.)   pytest_llmeval   rest"
                 "        largest parts of rest"
             )
-            for kind in ("sync", "async"):
+            for kind in ("bare SDK", "sync", "async"):
                 print(f"{kind:<13}{rows[kind][0]}")
             for kind in ("sync", "async"):
                 print(f"{kind} body:")
