@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -86,5 +86,5 @@ class SampleRecord:
             "output_tokens": sum(c.output_tokens for c in self.calls),
             "cost_usd": sum(costs) if costs else None,
             "fingerprints": sorted({c.fingerprint for c in self.calls}),
-            "calls": [asdict(c) for c in self.calls],
+            "calls": [dict(c.__dict__, retry_causes=list(c.retry_causes)) for c in self.calls],
         }

@@ -155,3 +155,23 @@ def test_retry_after_delay_is_never_negative_nor_above_cap(seconds: float, cap: 
     policy = RetryPolicy(max_retry_after_s=cap)
     exc = status_error(429, {"retry-after": repr(seconds)})
     assert 0.0 <= policy.delay(0, exc, random.Random(0)) <= cap
+
+
+def test_unwrapped_transport_errors_are_retried_and_named() -> None:
+    import httpx2
+
+    from pytest_llmeval.client import BadResponseError
+
+    timeout = httpx2.ReadTimeout("timed out")
+    dropped = httpx2.RemoteProtocolError("Server disconnected without sending a response.")
+    assert (cause(timeout), cause(dropped)) == ("timeout", "connection")
+    assert RetryPolicy().retryable(timeout) and RetryPolicy().retryable(dropped)
+    try:
+        raise BadResponseError("RemoteProtocolError: dropped") from dropped
+    except BadResponseError as wrapped:
+        assert cause(wrapped) == "connection"
+    import httpcore2  # seen escaping the SDK when a dropped connection was read
+
+    raw = httpcore2.RemoteProtocolError("Server disconnected without sending a response.")
+    assert cause(raw) == "connection" and RetryPolicy().retryable(raw)
+    assert cause(httpcore2.ReadTimeout("slow")) == "timeout"
