@@ -87,7 +87,7 @@ def test_429_storm_with_retry_after_is_ridden_out(
 ) -> None:
     gateway.add_model("m", "PASS")
     gateway.inject(HTTPError(429, retry_after=0.01), times=20)
-    report = run(suite, gateway, "--llm-retries=8", "--llm-concurrency=4", samples=10)
+    report = run(suite, gateway, "--llm-retries=20", "--llm-concurrency=4", samples=10)
     row = report["tests"][0]
     assert (row["passed"], row["errors"]) == (10, 0)
     assert row["metrics"]["retries"] == 20
