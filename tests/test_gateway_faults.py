@@ -251,3 +251,18 @@ def test_first_word(llm):
     result.assert_outcomes(passed=1)
     row = json.loads((suite.path / "r.json").read_text())["tests"][0]
     assert (row["passed"], row["errors"]) == (3, 0)
+
+
+def test_max_concurrency_caps_requests_in_flight_per_model(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> None:
+    gateway.add_model("m", "PASS", latency_s=0.3)
+    suite.makefile(
+        ".toml", llmeval=f'base_url = "{gateway.base_url}"\n[models.m]\nmax_concurrency = 2\n'
+    )
+    suite.makepyfile(test_suite=SUITE.format(samples=8, extra=""))
+    suite.runpytest("--llm-models=m", "--llm-concurrency=8").assert_outcomes(passed=1)
+    arrivals = sorted(r.time for r in gateway.requests)
+    assert len(arrivals) == 8
+    # each answer takes 0.3 s, so with 2 in flight no 3 requests can arrive within 0.2 s
+    assert all(later - first > 0.2 for first, later in zip(arrivals, arrivals[2:], strict=False))
