@@ -240,8 +240,7 @@ class LLM:
                 pass
             assert text_stream.completion is not None
             return text_stream.completion
-        create = self.client.chat.completions.create if request.endpoint == "chat" else None
-        send = create or self.client.completions.create
+        send = _create(self.client, request.endpoint)
         while True:
             permit = request.begin()
             try:
@@ -259,12 +258,7 @@ class LLM:
                 pass
             assert text_stream.completion is not None
             return text_stream.completion
-        client = self.aclient
-        send = (
-            client.chat.completions.create
-            if request.endpoint == "chat"
-            else client.completions.create
-        )
+        send = _create(self.aclient, request.endpoint)
         while True:
             permit = await request.abegin()
             try:
@@ -276,12 +270,7 @@ class LLM:
             return request.succeeded(permit, response)
 
     def _stream(self, request: _Request) -> Iterator[str | Completion]:
-        client = self.client
-        send = (
-            client.chat.completions.create
-            if request.endpoint == "chat"
-            else client.completions.create
-        )
+        send = _create(self.client, request.endpoint)
         body = request.stream_body()
         while True:
             permit = request.begin()
@@ -303,12 +292,7 @@ class LLM:
             return
 
     async def _astream(self, request: _Request) -> AsyncIterator[str | Completion]:
-        client = self.aclient
-        send = (
-            client.chat.completions.create
-            if request.endpoint == "chat"
-            else client.completions.create
-        )
+        send = _create(self.aclient, request.endpoint)
         body = request.stream_body()
         while True:
             permit = await request.abegin()
@@ -505,6 +489,11 @@ def _reraise(exc: BaseException) -> NoReturn:
     if isinstance(exc, CALL_ERRORS) or not isinstance(exc, Exception):
         raise exc
     raise BadResponseError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _create(client: Any, endpoint: str) -> Any:
+    """The SDK method for an endpoint: chat completions or legacy completions."""
+    return client.chat.completions.create if endpoint == "chat" else client.completions.create
 
 
 def _messages(messages: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
