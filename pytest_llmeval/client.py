@@ -8,7 +8,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
 from typing import Any, NoReturn
 
 import openai
@@ -269,17 +269,18 @@ class LLM:
                 continue
             return request.succeeded(permit, response)
 
-    def _stream(self, request: _Request) -> Iterator[str | Completion]:
+    def _stream(self, request: _Request) -> Generator[str | Completion, None, None]:
         send = _create(self.client, request.endpoint)
         body = request.stream_body()
         while True:
             permit = request.begin()
             state = StreamState(start=time.perf_counter())
             try:
-                for chunk in send(**body):
-                    text = state.add(chunk, time.perf_counter())
-                    if text:
-                        yield text
+                with send(**body) as response:
+                    for chunk in response:
+                        text = state.add(chunk, time.perf_counter())
+                        if text:
+                            yield text
                 result = state.finish()
             except GeneratorExit:  # the test stopped reading: not an error of the call
                 permit.release()
@@ -291,17 +292,18 @@ class LLM:
             yield request.streamed(permit, state, result)
             return
 
-    async def _astream(self, request: _Request) -> AsyncIterator[str | Completion]:
+    async def _astream(self, request: _Request) -> AsyncGenerator[str | Completion, None]:
         send = _create(self.aclient, request.endpoint)
         body = request.stream_body()
         while True:
             permit = await request.abegin()
             state = StreamState(start=time.perf_counter())
             try:
-                async for chunk in await send(**body):
-                    text = state.add(chunk, time.perf_counter())
-                    if text:
-                        yield text
+                async with await send(**body) as response:
+                    async for chunk in response:
+                        text = state.add(chunk, time.perf_counter())
+                        if text:
+                            yield text
                 result = state.finish()
             except GeneratorExit:
                 permit.release()
@@ -329,28 +331,29 @@ class _Request:
         self.causes: list[str] = []
         self.started = 0.0
 
+    def _elapsed(self) -> float:
+        return time.perf_counter() - self.started if self.started else 0.0
+
     def stream_body(self) -> dict[str, Any]:
         return {"stream_options": {"include_usage": True}, **self.body, "stream": True}
 
     def begin(self) -> Permit:
-        self._check_budget()
-        permit = self.limiter.acquire(self.estimate)
-        self.started = time.perf_counter()
-        return permit
+        return self._started(self.limiter.acquire(self.estimate))
 
     async def abegin(self) -> Permit:
-        self._check_budget()
-        permit = await self.limiter.aacquire(self.estimate)
-        self.started = time.perf_counter()
-        return permit
+        return self._started(await self.limiter.aacquire(self.estimate))
 
-    def _check_budget(self) -> None:
+    def _started(self, permit: Permit) -> Permit:
+        """Check the budget once the permit is ours, so samples queued behind a limit see it."""
         if self.pool.budget is not None:
             try:
                 self.pool.budget.check()
             except BudgetExhausted as exc:
+                permit.release()
                 self._record(None, error=exc)
                 raise
+        self.started = time.perf_counter()
+        return permit
 
     def failed(self, permit: Permit, exc: BaseException, started: bool = False) -> float:
         """Release the permit; return how long to wait before retrying, or raise for good."""
@@ -441,7 +444,7 @@ class _Request:
             CallRecord(
                 endpoint=self.endpoint,
                 fingerprint=fingerprint(self.endpoint, self.llm.model.model_id, payload, params),
-                latency_s=latency if latency is not None else time.perf_counter() - self.started,
+                latency_s=latency if latency is not None else self._elapsed(),
                 input_tokens=usage.prompt_tokens if usage else 0,
                 output_tokens=usage.completion_tokens if usage else 0,
                 cost_usd=cost,
@@ -457,31 +460,37 @@ class _Request:
 class TextStream:
     """Iterates over text deltas; after the last one, `completion` is the full Completion."""
 
-    def __init__(self, source: Iterator[str | Completion]) -> None:
+    def __init__(self, source: Generator[str | Completion, None, None]) -> None:
         self._source = source
         self.completion: Completion | None = None
 
     def __iter__(self) -> Iterator[str]:
-        for item in self._source:
-            if isinstance(item, Completion):
-                self.completion = item
-            else:
-                yield item
+        try:
+            for item in self._source:
+                if isinstance(item, Completion):
+                    self.completion = item
+                else:
+                    yield item
+        finally:  # a test that stops reading frees the request's slot at once
+            self._source.close()
 
 
 class AsyncTextStream:
     """Async twin of TextStream."""
 
-    def __init__(self, source: AsyncIterator[str | Completion]) -> None:
+    def __init__(self, source: AsyncGenerator[str | Completion, None]) -> None:
         self._source = source
         self.completion: Completion | None = None
 
     async def __aiter__(self) -> AsyncIterator[str]:
-        async for item in self._source:
-            if isinstance(item, Completion):
-                self.completion = item
-            else:
-                yield item
+        try:
+            async for item in self._source:
+                if isinstance(item, Completion):
+                    self.completion = item
+                else:
+                    yield item
+        finally:
+            await self._source.aclose()
 
 
 def _reraise(exc: BaseException) -> NoReturn:

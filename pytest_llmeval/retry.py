@@ -13,6 +13,9 @@ from datetime import UTC
 
 import openai
 
+from .budget import BudgetExhausted
+from .streaming import StreamCutError
+
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 
 
@@ -42,6 +45,10 @@ def cause(exc: BaseException) -> str:
 
     if isinstance(exc, BadResponseError) and exc.__cause__ is not None:
         return cause(exc.__cause__)
+    if isinstance(exc, BudgetExhausted):
+        return "budget"
+    if isinstance(exc, StreamCutError):
+        return "stream_cut"
     if isinstance(exc, openai.RateLimitError):
         return "rate_limit"
     if isinstance(exc, openai.APIStatusError):

@@ -162,7 +162,7 @@ def test_budget_stops_new_requests_and_the_rest_error(
     assert gateway.request_count() == 4  # 4 x $0.003 = $0.012: the 4th starts at $0.009 < budget
     row = report["tests"][0]
     assert (row["passed"], row["errors"]) == (4, 6)
-    assert row["metrics"]["errors_by_cause"] == {"budgetexhausted": 6}
+    assert row["metrics"]["errors_by_cause"] == {"budget": 6}
     assert report["budget"]["limit_usd"] == 0.0099
     assert report["budget"]["spent_usd"] == pytest.approx(0.012)
 
