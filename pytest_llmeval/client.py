@@ -104,30 +104,25 @@ class ClientPool:
 
     def sync_client(self, base_url: str | None, key_env: str, key: str) -> openai.OpenAI:
         with self._lock:
-            client = self._sync.get((base_url, key_env))
-            if client is None:
-                client = openai.OpenAI(
-                    api_key=key,
-                    base_url=base_url,
-                    timeout=self.settings.timeout,
-                    max_retries=0,
-                )
-                self._sync[(base_url, key_env)] = client
-            return client
+            if (base_url, key_env) not in self._sync:
+                self._sync[(base_url, key_env)] = openai.OpenAI(**self._options(base_url, key))
+            return self._sync[(base_url, key_env)]
 
     def async_client(self, base_url: str | None, key_env: str, key: str) -> openai.AsyncOpenAI:
-        loop = asyncio.get_running_loop()
+        cache_key = (asyncio.get_running_loop(), base_url, key_env)
         with self._lock:
-            client = self._async.get((loop, base_url, key_env))
-            if client is None:
-                client = openai.AsyncOpenAI(
-                    api_key=key,
-                    base_url=base_url,
-                    timeout=self.settings.timeout,
-                    max_retries=0,
-                )
-                self._async[(loop, base_url, key_env)] = client
-            return client
+            if cache_key not in self._async:
+                self._async[cache_key] = openai.AsyncOpenAI(**self._options(base_url, key))
+            return self._async[cache_key]
+
+    def _options(self, base_url: str | None, key: str) -> dict[str, Any]:
+        """SDK client settings; its own retries are off because `_Request` retries and counts."""
+        return {
+            "api_key": key,
+            "base_url": base_url,
+            "timeout": self.settings.timeout,
+            "max_retries": 0,
+        }
 
     def limiter(self, model: ModelSettings) -> ModelLimiter:
         """The model's rpm/tpm/concurrency limits, shared by every sample of this process."""

@@ -247,11 +247,7 @@ def parse_table(table: Mapping[str, Any], source: str) -> Settings:
     """Validate one config table; every error names the source and key."""
     if not isinstance(table, Mapping):
         raise ConfigError(f"{source}: expected a table")
-    for key in table:
-        if key not in _TOP_KEYS:
-            raise ConfigError(
-                f"{source}: unknown key {key!r} (known: {', '.join(sorted(_TOP_KEYS))})"
-            )
+    _check_keys(table, _TOP_KEYS, source)
     raw_models = table.get("models", {})
     declared: dict[str, ModelSettings] = {}
     selected: tuple[str, ...] = ()
@@ -288,11 +284,7 @@ def parse_table(table: Mapping[str, Any], source: str) -> Settings:
 def _parse_model(name: str, entry: Any, where: str) -> ModelSettings:
     if not isinstance(entry, Mapping):
         raise ConfigError(f"{where}: expected a table")
-    for key in entry:
-        if key not in _MODEL_KEYS:
-            raise ConfigError(
-                f"{where}: unknown key {key!r} (known: {', '.join(sorted(_MODEL_KEYS))})"
-            )
+    _check_keys(entry, _MODEL_KEYS, where)
     local = _opt_str(entry, "local", where)
     if local == "":
         raise ConfigError(f"{where}: 'local' must name a bundled model or a .gguf path")
@@ -326,6 +318,12 @@ def _parse_model(name: str, entry: Any, where: str) -> ModelSettings:
         threads=None if "threads" not in entry else _int(entry, "threads", where, 1, minimum=1),
         context=_int(entry, "context", where, 2048, minimum=64),
     ).priced()
+
+
+def _check_keys(table: Mapping[str, Any], known: set[str], where: str) -> None:
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
 
 
 def _name_list(value: Any, source: str, key: str) -> list[str]:

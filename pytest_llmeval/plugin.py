@@ -21,6 +21,7 @@ from .config import ConfigError, ModelSettings, Settings, find_config_file, load
 from .marker import (
     UNMARKED,
     EvalSpec,
+    Plan,
     check_models,
     check_plan,
     check_rate_covers,
@@ -263,6 +264,11 @@ def _spec(node: pytest.Item | pytest.Function) -> EvalSpec:
     return parse_marker(marker.args, marker.kwargs, node.nodeid)
 
 
+def _plan(config: pytest.Config, spec: EvalSpec, model: str) -> Plan:
+    """The marker resolved for one model, with the config's default and `--llm-samples`."""
+    return spec.resolve(model, config.stash[SETTINGS].samples, config.getoption("llm_samples"))
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     definition = metafunc.definition
     marked = definition.get_closest_marker("llmeval") is not None
@@ -288,7 +294,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         ]
         for name in names:
             check_rate_covers(spec, name, definition.nodeid)
-            plan = spec.resolve(name, settings.samples, config.getoption("llm_samples"))
+            plan = _plan(config, spec, name)
             warning = check_plan(plan, f"{definition.nodeid}[{name}]")
             if warning:
                 warnings.warn(pytest.PytestWarning(warning), stacklevel=1)
@@ -381,7 +387,7 @@ class Sampler:
 def _sample(pyfuncitem: pytest.Function, model: str) -> None:
     config = pyfuncitem.config
     settings, runtime = config.stash[SETTINGS], config.stash[RUNTIME]
-    plan = _spec(pyfuncitem).resolve(model, settings.samples, config.getoption("llm_samples"))
+    plan = _plan(config, _spec(pyfuncitem), model)
     function = pyfuncitem.obj
     names = inspect.signature(function).parameters
     kwargs = {name: pyfuncitem.funcargs[name] for name in names if name in pyfuncitem.funcargs}
@@ -470,9 +476,7 @@ def pytest_runtest_makereport(
             report.__dict__[KEY] = item.stash[RESULT]
         elif call.when == "setup":
             settings = item.config.stash[SETTINGS]
-            plan = _spec(item).resolve(
-                model, settings.samples, item.config.getoption("llm_samples")
-            )
+            plan = _plan(item.config, _spec(item), model)
             report.__dict__[KEY] = {
                 "test": _test_name(item, model),
                 "model": settings.model(model).to_dict(),
