@@ -401,11 +401,11 @@ class _Request:
         raw: Any,
     ) -> Completion:
         latency = time.perf_counter() - self.started
-        permit.release(tokens=usage.total_tokens)
         model = self.llm.model
         cost = model.cost_usd(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
         if cost is not None and self.pool.budget is not None:
-            self.pool.budget.charge(cost)
+            self.pool.budget.charge(cost)  # before the slot frees, so the next request sees it
+        permit.release(tokens=usage.total_tokens)
         self._record(usage, latency=latency, cost=cost, ttft=ttft)
         return Completion(
             text=text,
