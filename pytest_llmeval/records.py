@@ -32,11 +32,17 @@ class SampleTrace:
     """Calls made by one running sample; filled from whatever thread or task the sample uses."""
 
     calls: list[CallRecord] = field(default_factory=list)
+    sandbox: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, call: CallRecord) -> None:
         with self._lock:
             self.calls.append(call)
+
+    def add_sandbox(self, run: dict[str, Any]) -> None:
+        """A sandbox run of generated code (status, solution lines, duration)."""
+        with self._lock:
+            self.sandbox.append(run)
 
 
 _current: ContextVar[SampleTrace | None] = ContextVar("llmeval_sample_trace", default=None)
@@ -68,6 +74,7 @@ class SampleRecord:
     error_type: str | None = None
     message: str | None = None
     cause: str | None = None
+    sandbox: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         costs = [c.cost_usd for c in self.calls if c.cost_usd is not None]
@@ -87,4 +94,5 @@ class SampleRecord:
             "cost_usd": sum(costs) if costs else None,
             "fingerprints": sorted({c.fingerprint for c in self.calls}),
             "calls": [dict(c.__dict__, retry_causes=list(c.retry_causes)) for c in self.calls],
+            "sandbox": list(self.sandbox),
         }

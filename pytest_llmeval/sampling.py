@@ -113,7 +113,10 @@ class _Tally:
                     )
             except BaseException as exc:
                 return self._failed(index, trace, time.perf_counter() - start, exc)
-        return SampleRecord(index, "passed", time.perf_counter() - start, tuple(trace.calls))
+        return SampleRecord(
+            index, "passed", time.perf_counter() - start, tuple(trace.calls),
+            sandbox=tuple(trace.sandbox),
+        )
 
     async def arun(
         self, index: int, body: Callable[[], Awaitable[object]]
@@ -125,7 +128,10 @@ class _Tally:
                 await body()
             except BaseException as exc:
                 return self._failed(index, trace, time.perf_counter() - start, exc)
-        return SampleRecord(index, "passed", time.perf_counter() - start, tuple(trace.calls))
+        return SampleRecord(
+            index, "passed", time.perf_counter() - start, tuple(trace.calls),
+            sandbox=tuple(trace.sandbox),
+        )
 
     def _failed(
         self, index: int, trace: SampleTrace, duration: float, exc: BaseException
@@ -139,7 +145,8 @@ class _Tally:
         )
         cause = self.classifier.cause(exc) if outcome == "error" else None
         return SampleRecord(
-            index, outcome, duration, tuple(trace.calls), type(exc).__name__, message[:500], cause
+            index, outcome, duration, tuple(trace.calls), type(exc).__name__, message[:500], cause,
+            tuple(trace.sandbox),
         )
 
     def add(self, result: SampleRecord | BaseException) -> None:

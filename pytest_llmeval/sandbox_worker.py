@@ -1,0 +1,618 @@
+"""The program that runs inside the sandbox: a supervisor that judges, and a clean forker.
+
+Standard library only: it runs as `python -I -S sandbox_worker.py` with no site-packages.
+
+* The supervisor reads jobs from the host (length-prefixed JSON on fds 0/1), holds the hidden
+  tests and expected outputs, and decides every verdict. It never runs candidate code.
+* The forker is forked from the supervisor before any job arrives, so the candidate processes it
+  forks never had hidden tests or earlier candidates in their memory. A candidate receives only
+  its own code and input over a socket of its own.
+* Function tests run in a separate test process that calls the candidate over a socket; values
+  cross as plain data (JSON with tags for tuples, sets, bytes), so a candidate cannot patch the
+  tests' builtins, return an always-equal object, or write a verdict.
+* After each job every other process in the sandbox is killed, so nothing outlives its sample.
+"""
+
+from __future__ import annotations
+
+import builtins
+import ctypes
+import json
+import linecache
+import os
+import resource
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+import traceback
+from typing import Any
+
+HEADER = struct.Struct(">I")
+MAX_FRAME = 64 << 20
+CANDIDATE_MODULE = "solution"
+PR_SET_DUMPABLE = 4
+OOM_EXIT = 75
+START_S = 10.0
+
+
+# ---- framing -------------------------------------------------------------------------------
+
+
+def write_frame(fd: int, obj: Any) -> None:
+    data = json.dumps(obj).encode()
+    view = memoryview(HEADER.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def read_exact(fd: int, n: int, deadline: float | None = None) -> bytes | None:
+    chunks, got = [], 0
+    while got < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd: int, deadline: float | None = None) -> Any:
+    head = read_exact(fd, HEADER.size, deadline)
+    if head is None:
+        return None
+    (size,) = HEADER.unpack(head)
+    if size > MAX_FRAME:
+        raise ValueError(f"frame of {size} bytes")
+    body = read_exact(fd, size, deadline)
+    return None if body is None else json.loads(body)
+
+
+# ---- plain data across the process border ---------------------------------------------------
+
+
+def encode(value: Any, depth: int = 0) -> Any:
+    """Plain data to JSON; exact types only, so subclasses with a custom __eq__ are refused."""
+    if depth > 200:
+        raise TypeError("value nested too deeply")
+    kind = type(value)
+    if value is None or kind in (bool, int, str, float):
+        return value
+    if kind is list:
+        return [encode(v, depth + 1) for v in value]
+    if kind is tuple:
+        return {"t": [encode(v, depth + 1) for v in value]}
+    if kind is dict:
+        return {"d": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in value.items()]}
+    if kind in (set, frozenset):
+        return {"s" if kind is set else "fs": [encode(v, depth + 1) for v in value]}
+    if kind is bytes:
+        return {"b": value.hex()}
+    if kind is complex:
+        return {"c": [value.real, value.imag]}
+    raise TypeError(f"a value of type {kind.__name__} is not plain data")
+
+
+def decode(value: Any, depth: int = 0) -> Any:
+    if depth > 200:
+        raise ValueError("value nested too deeply")
+    if isinstance(value, list):
+        return [decode(v, depth + 1) for v in value]
+    if not isinstance(value, dict):
+        return value
+    ((tag, body),) = value.items()
+    items = [decode(v, depth + 1) for v in body] if tag != "b" else []
+    if tag == "t":
+        return tuple(items)
+    if tag == "d":
+        return {k: v for k, v in items}
+    if tag == "s":
+        return set(items)
+    if tag == "fs":
+        return frozenset(items)
+    if tag == "b":
+        return bytes.fromhex(body)
+    if tag == "c":
+        return complex(*items)
+    raise ValueError(f"unknown tag {tag!r}")
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+def nondumpable() -> None:
+    """Keep same-uid processes (the candidate) out of this process's memory and fds."""
+    ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def limit(limits: dict[str, int]) -> None:
+    for res, value in (
+        (resource.RLIMIT_AS, limits["memory_mb"] << 20),
+        (resource.RLIMIT_CPU, limits["cpu_s"]),
+        (resource.RLIMIT_FSIZE, limits["output_kb"] << 10),
+        (resource.RLIMIT_NOFILE, limits["files"]),
+        (resource.RLIMIT_NPROC, limits["processes"]),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        _, hard = resource.getrlimit(res)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(res, (value, value))
+
+
+def keep_only(*fds: int) -> None:
+    """Close every inherited fd but `fds` (and 0-2, which are reopened by the caller)."""
+    keep = sorted(set(fds) | {0, 1, 2})
+    low = 3
+    for fd in keep:
+        if fd >= low:
+            os.closerange(low, fd)
+            low = fd + 1
+    os.closerange(low, 1 << 16)
+
+
+def redirect(stdin: str, stdout: str, stderr: str) -> None:
+    for fd, path, flags in (
+        (0, stdin, os.O_RDONLY),
+        (1, stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+        (2, stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+    ):
+        new = os.open(path, flags, 0o600)
+        os.dup2(new, fd)
+        os.close(new)
+
+
+def describe_exit(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        return f"killed by {name}"
+    return f"exit code {os.WEXITSTATUS(status)}"
+
+
+def tail(path: str, cap: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(cap + 1)
+    except OSError:
+        return ""
+    text = data[:cap].decode("utf-8", "replace")
+    return text + ("\n[output truncated]" if len(data) > cap else "")
+
+
+# ---- candidate side (runs untrusted code) ---------------------------------------------------
+
+
+def candidate(sock: socket.socket) -> None:
+    """Receive one job, compile, report, then run the code; never returns."""
+    try:
+        _, fds, _, _ = socket.recv_fds(sock, 1, 2)
+        job = read_frame(sock.fileno())
+        keep_only(sock.fileno(), *fds)
+        redirect(job["stdin"], job["stdout"], job["stderr"])
+        os.chdir(job["workdir"])
+        limit(job["limits"])
+        sys.setrecursionlimit(job["recursion"])
+        try:
+            code = compile(job["code"], "solution.py", "exec")
+            report = {"compiled": True}
+        except (SyntaxError, ValueError, OverflowError) as exc:
+            report = {"syntax_error": f"{type(exc).__name__}: {exc}"}
+        except (MemoryError, RecursionError) as exc:
+            report = {"syntax_error": f"{type(exc).__name__} while parsing"}
+        write_frame(sock.fileno(), report)
+        sock.close()
+        if "syntax_error" in report:
+            os._exit(0)
+    except BaseException:
+        os._exit(70)
+    # From here on the candidate's code runs; nothing it says is trusted.
+    namespace: dict[str, Any] = {"__name__": job["module_name"], "__builtins__": builtins}
+    try:
+        exec(code, namespace)
+    except MemoryError:
+        os._exit(OOM_EXIT)
+    except SystemExit as exc:
+        sys.stdout.flush()
+        os._exit(exc.code if isinstance(exc.code, int) else 1)
+    except BaseException:
+        traceback.print_exc()
+        sys.stdout.flush()
+        os._exit(1)
+    if fds:
+        serve(fds[0], namespace)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def serve(fd: int, namespace: dict[str, Any]) -> None:
+    """Answer calls from the test process until it hangs up."""
+    while True:
+        request = read_frame(fd)
+        if request is None:
+            return
+        name, args, kwargs = request["name"], decode(request["args"]), decode(request["kwargs"])
+        try:
+            function = namespace[name]
+            result = function(*args, **kwargs)
+            reply = {"ok": encode(result)}
+        except MemoryError:
+            reply = {"raise": "MemoryError", "message": "out of memory"}
+        except BaseException as exc:
+            reply = {"raise": type(exc).__name__, "message": str(exc)[:2000]}
+            if not isinstance(exc, Exception):
+                write_frame(fd, reply)
+                return
+        write_frame(fd, reply)
+
+
+# ---- test side (trusted hidden tests) -------------------------------------------------------
+
+
+class CandidateError(Exception):
+    """The candidate raised, crashed or returned something that is not plain data."""
+
+
+class Stub:
+    """Stands for a candidate function in the test process; each call is a round trip."""
+
+    def __init__(self, fd: int, name: str) -> None:
+        self._fd, self.__name__ = fd, name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            payload = {"name": self.__name__, "args": encode(list(args)), "kwargs": encode(kwargs)}
+        except TypeError as exc:
+            raise ProtocolError(f"{self.__name__}() was called with {exc}") from None
+        try:
+            write_frame(self._fd, payload)
+            reply = read_frame(self._fd)
+        except ValueError as exc:
+            raise CandidateError(f"{self.__name__}() sent a malformed reply: {exc}") from None
+        except OSError:
+            reply = None
+        if reply is None:
+            raise CandidateCrashed(f"the candidate process ended during {self.__name__}()")
+        if "ok" in reply:
+            return decode(reply["ok"])
+        kind, message = str(reply.get("raise")), str(reply.get("message"))
+        if kind == "MemoryError":
+            raise CandidateOOM(message)
+        error = getattr(builtins, kind, None)
+        if isinstance(error, type) and issubclass(error, Exception) and error is not AssertionError:
+            raise error(message)
+        raise CandidateError(f"{self.__name__}() raised {kind}: {message}")
+
+
+class ProtocolError(Exception):
+    """The hidden tests passed a value that cannot cross to the candidate."""
+
+
+class CandidateCrashed(CandidateError):
+    pass
+
+
+class CandidateOOM(CandidateError):
+    pass
+
+
+def assertion_message(exc: BaseException, filename: str) -> str:
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
+    where = f"line {frames[-1].lineno}: {frames[-1].line}" if frames else ""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return f"{text} ({where})" if where else text
+
+
+def run_tests(job: dict[str, Any], rpc: int, verdict: int) -> None:
+    """Run the hidden tests against stubs of the candidate's functions; write the verdict."""
+    keep_only(rpc, verdict)
+    redirect("/dev/null", job["test_stdout"], job["test_stdout"])
+    limit(job["limits"])
+    filename = "hidden_tests.py"
+    namespace: dict[str, Any] = {"__name__": "__tests__"}
+    try:
+        if job.get("context"):
+            exec(compile(job["context"], "context.py", "exec"), namespace)
+        stubs = {name: Stub(rpc, name) for name in job["names"]}
+        namespace.update(stubs)
+        if job.get("entry_point"):
+            namespace["candidate"] = stubs[job["entry_point"]]
+        linecache.cache[filename] = (0, None, job["tests"].splitlines(True), filename)
+        exec(compile(job["tests"], filename, "exec"), namespace)
+        check = namespace.get("check")
+        if job.get("entry_point") and callable(check):
+            check(namespace["candidate"])
+        result = {"status": "passed"}
+    except ProtocolError as exc:
+        result = {"status": "error", "message": str(exc)}
+    except CandidateOOM as exc:
+        result = {"status": "oom", "message": f"the candidate ran out of memory: {exc}"}
+    except MemoryError:
+        result = {"status": "oom", "message": "the hidden tests ran out of memory"}
+    except BaseException as exc:
+        result = {"status": "failed", "message": assertion_message(exc, filename)}
+    write_frame(verdict, result)
+    os._exit(0)
+
+
+# ---- the forker (clean parent of every candidate) -------------------------------------------
+
+
+def forker(sock: socket.socket) -> None:
+    """Fork a fresh candidate per request; report its pid, then its exit status."""
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(sock, 64, 1)
+        except OSError:
+            os._exit(0)
+        if not msg:
+            os._exit(0)
+        pid = os.fork()
+        if pid == 0:
+            sock.close()
+            candidate(socket.socket(fileno=fds[0]))
+        os.close(fds[0])
+        sock.send(struct.pack(">ii", pid, -1))
+        _, status = os.waitpid(pid, 0)
+        sock.send(struct.pack(">ii", pid, status))
+
+
+# ---- the supervisor -------------------------------------------------------------------------
+
+
+class Supervisor:
+    def __init__(self, host_in: int, host_out: int, contained: bool) -> None:
+        self.host_in, self.host_out, self.contained = host_in, host_out, contained
+        self.root = os.getcwd()
+        self.serial = 0
+        self.forker_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.forker_pid = os.fork()
+        if self.forker_pid == 0:
+            self.forker_sock.close()
+            keep_only(child_sock.fileno())
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+            forker(child_sock)
+        child_sock.close()
+
+    def serve(self) -> None:
+        write_frame(self.host_out, {"ready": True, "python": sys.version.split()[0]})
+        while True:
+            job = read_frame(self.host_in)
+            if job is None:
+                return
+            started = time.monotonic()
+            try:
+                result = self.run(job)
+            except Exception as exc:
+                result = {"status": "error", "message": f"sandbox: {type(exc).__name__}: {exc}"}
+            result["duration_s"] = time.monotonic() - started
+            result["broken"] = os.waitpid(self.forker_pid, os.WNOHANG)[0] != 0
+            write_frame(self.host_out, result)
+            if result["broken"]:
+                return
+
+    def run(self, job: dict[str, Any]) -> dict[str, Any]:
+        self.serial += 1
+        workdir = os.path.join(self.root, f"job{self.serial}")
+        os.mkdir(workdir, 0o700)
+        try:
+            if job["kind"] == "io":
+                return self.run_io(job, workdir)
+            return self.run_function(job, workdir)
+        finally:
+            self.cleanup(workdir)
+
+    def launch(
+        self, job: dict[str, Any], workdir: str, stdin: str, extra_fd: int | None
+    ) -> tuple[int, socket.socket]:
+        """Fork a clean candidate and hand it its job; it compiles while the caller goes on."""
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        socket.send_fds(self.forker_sock, [b"fork"], [theirs.fileno()])
+        theirs.close()
+        pid = self.forker_message(None, time.monotonic() + START_S)
+        spec = {
+            "code": job["code"],
+            "module_name": "__main__" if job["kind"] == "io" else CANDIDATE_MODULE,
+            "limits": job["limits"],
+            "workdir": workdir,
+            "stdin": stdin,
+            "stdout": os.path.join(workdir, "stdout"),
+            "stderr": os.path.join(workdir, "stderr"),
+            "recursion": job["recursion"],
+        }
+        socket.send_fds(mine, [b"J"], [] if extra_fd is None else [extra_fd])
+        write_frame(mine.fileno(), spec)
+        return pid, mine
+
+    def compiled(self, pid: int, mine: socket.socket, timeout: float) -> dict[str, Any] | None:
+        """None once the candidate compiled; else the result (syntax error, failed start)."""
+        try:
+            report = read_frame(mine.fileno(), time.monotonic() + timeout) or {}
+        except (TimeoutError, ValueError, OSError):
+            report = {}
+        mine.close()
+        if report.get("compiled"):
+            return None
+        self.kill_all()
+        self.candidate_exit(pid, time.monotonic() + 1.0)
+        if "syntax_error" in report:
+            return {"status": "syntax_error", "message": report["syntax_error"]}
+        return {"status": "error", "message": "the candidate process did not start"}
+
+    def forker_message(self, pid: int | None, deadline: float) -> int:
+        """The next forked pid (pid None) or that pid's exit status; stale messages skipped."""
+        while True:
+            self.forker_sock.settimeout(max(0.01, deadline - time.monotonic()))
+            got, status = struct.unpack(">ii", self.forker_sock.recv(8))
+            if pid is None and status == -1:
+                return int(got)
+            if got == pid and status != -1:
+                return int(status)
+
+    def candidate_exit(self, pid: int, deadline: float) -> str | None:
+        try:
+            return describe_exit(self.forker_message(pid, deadline))
+        except (TimeoutError, struct.error):
+            return None
+
+    def output(self, workdir: str, job: dict[str, Any]) -> dict[str, str]:
+        cap = job["capture_chars"]
+        return {
+            "stdout": tail(os.path.join(workdir, "stdout"), cap),
+            "stderr": tail(os.path.join(workdir, "stderr"), cap),
+        }
+
+    def run_function(self, job: dict[str, Any], workdir: str) -> dict[str, Any]:
+        timeout = job["limits"]["timeout_s"]
+        deadline = time.monotonic() + timeout
+        rpc_candidate, rpc_tests = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        started, report = self.launch(job, workdir, "/dev/null", rpc_candidate.fileno())
+        rpc_candidate.close()
+        verdict_r, verdict_w = os.pipe()
+        job["test_stdout"] = os.path.join(workdir, "test_output")
+        tests_pid = os.fork()
+        if tests_pid == 0:
+            report.close()
+            os.close(verdict_r)
+            run_tests(job, rpc_tests.fileno(), verdict_w)
+        os.close(verdict_w)
+        rpc_tests.close()
+        failed_start = self.compiled(started, report, timeout)
+        try:
+            result = failed_start or read_frame(verdict_r, deadline)
+        except TimeoutError:
+            result = {"status": "timeout", "message": f"no verdict within {timeout:g} s"}
+        except ValueError:
+            result = None
+        os.close(verdict_r)
+        if failed_start:
+            os.waitpid(tests_pid, 0)
+            return failed_start
+        if result is None:
+            result = {"status": "failed", "message": "the test process was killed"}
+        self.kill_all()
+        os.waitpid(tests_pid, 0)
+        exit_note = self.candidate_exit(started, time.monotonic() + 1.0)
+        if result["status"] == "failed" and "candidate process ended" in result["message"]:
+            result["message"] += f" ({exit_note})"
+            if exit_note == f"exit code {OOM_EXIT}":
+                result["status"] = "oom"
+        return {**result, **self.output(workdir, job)}
+
+    def run_io(self, job: dict[str, Any], workdir: str) -> dict[str, Any]:
+        timeout = job["limits"]["timeout_s"]
+        deadline = time.monotonic() + timeout
+        cases = job["cases"]
+        for number, (given, expected) in enumerate(cases, 1):
+            stdin = os.path.join(workdir, f"stdin{number}")
+            with open(stdin, "w") as f:
+                f.write(given)
+            started, report = self.launch(job, workdir, stdin, None)
+            failed_start = self.compiled(started, report, timeout)
+            if failed_start:
+                return {**failed_start, "cases_passed": 0, "cases": len(cases)}
+            note = self.candidate_exit(started, deadline)
+            self.kill_all()
+            if note is None:
+                self.candidate_exit(started, time.monotonic() + 1.0)
+                result = {"status": "timeout", "message": f"case {number}: no exit within {timeout:g} s"}
+                return {**result, **self.output(workdir, job), "cases_passed": number - 1,
+                        "cases": len(cases)}
+            got = tail(os.path.join(workdir, "stdout"), job["capture_chars"])
+            err = tail(os.path.join(workdir, "stderr"), job["capture_chars"])
+            if note != "exit code 0" or normalize(got) != normalize(expected):
+                if note == f"exit code {OOM_EXIT}" or "MemoryError" in err:
+                    status = "oom"
+                else:
+                    status = "failed"
+                message = (
+                    f"case {number}: {note}; input {given[:200]!r}, expected {expected[:200]!r}, "
+                    f"got {got[:200]!r}"
+                )
+                return {"status": status, "message": message, "stdout": got, "stderr": err,
+                        "cases_passed": number - 1, "cases": len(cases)}
+            self.clear(workdir)
+        return {"status": "passed", "message": None, "stdout": "", "stderr": "",
+                "cases_passed": len(cases), "cases": len(cases)}
+
+    def kill_all(self) -> None:
+        """Kill every process of this sandbox but the supervisor, the forker and init."""
+        keep = {1, os.getpid(), self.forker_pid}
+        for _ in range(1000):
+            pids = [p for p in self.living() if p not in keep]
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.0002)
+
+    def living(self) -> list[int]:
+        """Pids of this sandbox that are not zombies (outside a pid namespace: only our own
+        children and the forker's, best effort)."""
+        found = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ours = self.contained or int(fields[1]) in (self.forker_pid, os.getpid())
+            if fields[0] != "Z" and ours:
+                found.append(int(name))
+        return found
+
+    def clear(self, workdir: str) -> None:
+        for name in os.listdir(workdir):
+            path = os.path.join(workdir, name)
+            try:
+                os.unlink(path)
+            except OSError:
+                remove_tree(path)
+
+    def cleanup(self, workdir: str) -> None:
+        self.kill_all()
+        for name in os.listdir(self.root):
+            remove_tree(os.path.join(self.root, name))
+
+
+def normalize(text: str) -> list[str]:
+    return [line.rstrip() for line in text.strip().splitlines()]
+
+
+def remove_tree(path: str) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+    if os.path.lexists(path):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def main() -> None:
+    host_in, host_out = os.dup(0), os.dup(1)
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    contained = "--contained" in sys.argv
+    os.chdir(sys.argv[1])
+    nondumpable()
+    Supervisor(host_in, host_out, contained).serve()
+
+
+if __name__ == "__main__":
+    main()
