@@ -29,6 +29,8 @@ from .marker import (
 )
 from .report import Result, broken_result, build_report, sampled_result, table_lines, write_report
 from .sampling import Classifier, Sampled, run_async, run_sync
+from .sandbox import ISOLATIONS as SANDBOX_ISOLATIONS
+from .sandbox import Limits, Sandbox
 from .stats import min_valid_samples
 
 if TYPE_CHECKING:
@@ -112,6 +114,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--llm-report", metavar="PATH", help="write the JSON report (every sample) to PATH"
+    )
+    group.addoption(
+        "--llm-sandbox",
+        choices=SANDBOX_ISOLATIONS,
+        default="bwrap",
+        help="how the sandbox fixture isolates generated code: bwrap (default; namespaces, "
+        "no network, no host files) or unsafe (a plain subprocess; the report flags it)",
     )
 
 
@@ -339,6 +348,26 @@ def llm(
 
 
 @pytest.fixture(scope="session")
+def sandbox_limits() -> Limits:
+    """Limits of the `sandbox` fixture (timeout, memory, processes...); override to change."""
+    return Limits()
+
+
+@pytest.fixture(scope="session")
+def sandbox(request: pytest.FixtureRequest, sandbox_limits: Limits) -> Iterator[Sandbox]:
+    """Runs generated code against hidden tests in a bubblewrap sandbox (a warm pool)."""
+    from .sandbox import SandboxUnavailable
+
+    pool = Sandbox(sandbox_limits, request.config.getoption("llm_sandbox"))
+    try:
+        pool.start()
+    except SandboxUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    with pool:
+        yield pool
+
+
+@pytest.fixture(scope="session")
 def llm_fake_gateway() -> Iterator[FakeGateway]:
     """The fake OpenAI-compatible gateway on 127.0.0.1, for offline tests of eval suites."""
     from .testing import FakeGateway
@@ -400,13 +429,14 @@ def _sample(pyfuncitem: pytest.Function, model: str) -> None:
         )
     from .client import CALL_ERRORS, LLMUsageError
     from .retry import cause
+    from .sandbox import SandboxError
 
     classifier = Classifier(
-        CALL_ERRORS,
+        (*CALL_ERRORS, SandboxError),
         failures=(pytest.fail.Exception,),
         controls=(pytest.xfail.Exception, LLMUsageError),
         redact=runtime.pool.redact,
-        cause=cause,
+        cause=lambda exc: "sandbox" if isinstance(exc, SandboxError) else cause(exc),
     )
     if inspect.iscoroutinefunction(function):
         sampled = runtime.run(

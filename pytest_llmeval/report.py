@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .code import pass_at_k
 from .sampling import STOP_COMPLETED, STOP_ERRORS, STOP_SETTLED, Sampled
 
 SCHEMA = "pytest-llmeval/report"
@@ -89,6 +90,26 @@ def sample_metrics(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+PASS_AT = (1, 5, 10)
+
+
+def code_metrics(result: Result) -> dict[str, Any] | None:
+    """For tests that ran generated code in the sandbox: pass@k (unbiased, k <= valid samples),
+    syntax-error rate and mean solution lines, judged by each sample's last sandbox run."""
+    runs = [s["sandbox"][-1] for s in result["samples"] if s.get("sandbox")]
+    if not runs:
+        return None
+    n, c = result["passed"] + result["failed"], result["passed"]
+    return {
+        "pass_at": {str(k): pass_at_k(n, c, k) for k in PASS_AT if k <= n},
+        "runs": len(runs),
+        "syntax_error_rate": sum(r["status"] == "syntax_error" for r in runs) / len(runs),
+        "mean_lines": statistics.fmean(r["lines"] for r in runs),
+        "statuses": dict(sorted(Counter(r["status"] for r in runs).items())),
+        "unsafe_runs": sum(r.get("isolation") == "unsafe" for r in runs),
+    }
+
+
 def with_metrics(result: Result) -> Result:
     """Add derived numbers (run, rate, metrics, fingerprints) computed from the samples."""
     samples = result["samples"]
@@ -99,6 +120,7 @@ def with_metrics(result: Result) -> Result:
         "rate": result["passed"] / valid if valid else None,
         "fingerprints": sorted({f for s in samples for f in s["fingerprints"]}),
         "metrics": sample_metrics(samples),
+        "code": code_metrics(result),
     }
 
 
@@ -197,9 +219,35 @@ def table_lines(report: Mapping[str, Any]) -> list[str]:
                 causes.append(f"errors of {name} by cause: {by_cause} ({t['retries']} retries)")
         lines.extend(_align(model_rows))
         lines.extend(causes)
+    lines.extend(code_lines(report["tests"]))
     budget = report.get("budget")
     if budget:
         lines.append(f"budget: ${budget['spent_usd']:.4f} spent of ${budget['limit_usd']:g}")
+    return lines
+
+
+def code_lines(tests: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Generated-code rows: pass@k, syntax errors, solution length, and a warning if any code
+    ran without isolation."""
+    coded = [r for r in tests if r.get("code")]
+    if not coded:
+        return []
+    rows = [["test", "model", *(f"pass@{k}" for k in PASS_AT), "syntax err", "mean lines"]]
+    for r in coded:
+        code = r["code"]
+        rows.append(
+            [
+                r["test"],
+                r["model"],
+                *(_pct(code["pass_at"].get(str(k))) for k in PASS_AT),
+                _pct(code["syntax_error_rate"]),
+                f"{code['mean_lines']:.1f}",
+            ]
+        )
+    lines = ["", *_align(rows)]
+    unsafe = sum(r["code"]["unsafe_runs"] for r in coded)
+    if unsafe:
+        lines.append(f"WARNING: {unsafe} sandbox runs were NOT isolated (--llm-sandbox=unsafe)")
     return lines
 
 

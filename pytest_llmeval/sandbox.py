@@ -237,13 +237,35 @@ class _Box:
             )
         binary, prefix = _python()
         stdlib = sysconfig.get_paths()["stdlib"]
-        hidden = [p for p in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-                  if os.path.realpath(p).startswith(prefix)]
-        command = [bwrap, "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
-                   "--unshare-uts", "--unshare-cgroup-try", "--disable-userns",
-                   "--die-with-parent", "--new-session", "--clearenv", "--cap-drop", "ALL",
-                   "--uid", "65534", "--gid", "65534", "--hostname", "sandbox",
-                   "--ro-bind", "/usr", "/usr"]
+        hidden = [
+            p
+            for p in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+            if os.path.realpath(p).startswith(prefix)
+        ]
+        command = [
+            bwrap,
+            "--unshare-user",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--disable-userns",
+            "--die-with-parent",
+            "--new-session",
+            "--clearenv",
+            "--cap-drop",
+            "ALL",
+            "--uid",
+            "65534",
+            "--gid",
+            "65534",
+            "--hostname",
+            "sandbox",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+        ]
         for link in ("bin", "lib", "lib64", "sbin"):
             if os.path.islink(f"/{link}"):
                 command += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
@@ -254,10 +276,30 @@ class _Box:
         for path in hidden:
             if os.path.isdir(path) and not path.startswith(stdlib + "/lib-dynload"):
                 command += ["--tmpfs", path]
-        command += ["--proc", "/proc", "--dev", "/dev",
-                    "--perms", "01777", "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp",
-                    "--ro-bind", str(WORKER), INSIDE_WORKER, "--chdir", "/tmp",
-                    "--", binary, "-I", "-S", INSIDE_WORKER, "/tmp", "--contained"]
+        command += [
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--perms",
+            "01777",
+            "--size",
+            str(limits.tmp_mb << 20),
+            "--tmpfs",
+            "/tmp",
+            "--ro-bind",
+            str(WORKER),
+            INSIDE_WORKER,
+            "--chdir",
+            "/tmp",
+            "--",
+            binary,
+            "-I",
+            "-S",
+            INSIDE_WORKER,
+            "/tmp",
+            "--contained",
+        ]
         self.cgroup = _Cgroup.create(f"llmeval-{os.getpid()}-{next(_box_serial)}", limits)
         return (self.cgroup.enter_command() if self.cgroup else []) + command
 
@@ -340,8 +382,14 @@ class Sandbox:
             raise ValueError("sandbox.run needs an entry_point or names the tests call")
         if not tests.strip():
             raise ValueError("sandbox.run needs hidden tests; an empty test passes nothing")
-        job = {"kind": "function", "code": code, "tests": tests, "entry_point": entry_point,
-               "names": list(dict.fromkeys(wanted)), "context": context}
+        job = {
+            "kind": "function",
+            "code": code,
+            "tests": tests,
+            "entry_point": entry_point,
+            "names": list(dict.fromkeys(wanted)),
+            "context": context,
+        }
         return self._submit(job, code, timeout)
 
     def run_io(
@@ -360,8 +408,9 @@ class Sandbox:
 
     def _submit(self, job: dict[str, Any], code: str, timeout: float | None) -> SandboxResult:
         limits = self.limits if timeout is None else replace(self.limits, timeout_s=timeout)
-        job.update(limits=limits.job(), recursion=limits.recursion,
-                   capture_chars=limits.capture_chars)
+        job.update(
+            limits=limits.job(), recursion=limits.recursion, capture_chars=limits.capture_chars
+        )
         started = time.perf_counter()
         raw = self._exchange(job, limits)
         raw.pop("broken", None)
@@ -374,8 +423,12 @@ class Sandbox:
         )
         if (trace := current_trace()) is not None:
             trace.add_sandbox(
-                {"status": result.status, "lines": result.lines,
-                 "duration_s": round(result.duration_s, 6), "isolation": result.isolation}
+                {
+                    "status": result.status,
+                    "lines": result.lines,
+                    "duration_s": round(result.duration_s, 6),
+                    "isolation": result.isolation,
+                }
             )
         return result
 
@@ -422,4 +475,3 @@ class Sandbox:
             boxes, self._boxes = list(self._boxes), set()
         for box in boxes:
             box.close()
-

@@ -16,12 +16,14 @@ Standard library only: it runs as `python -I -S sandbox_worker.py` with no site-
 from __future__ import annotations
 
 import builtins
+import contextlib
 import ctypes
 import json
 import linecache
 import os
 import resource
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -201,7 +203,7 @@ def candidate(sock: socket.socket) -> None:
         sys.setrecursionlimit(job["recursion"])
         try:
             code = compile(job["code"], "solution.py", "exec")
-            report = {"compiled": True}
+            report: dict[str, Any] = {"compiled": True}
         except (SyntaxError, ValueError, OverflowError) as exc:
             report = {"syntax_error": f"{type(exc).__name__}: {exc}"}
         except (MemoryError, RecursionError) as exc:
@@ -511,36 +513,31 @@ class Supervisor:
         deadline = time.monotonic() + timeout
         cases = job["cases"]
         for number, (given, expected) in enumerate(cases, 1):
+            done = {"cases_passed": number - 1, "cases": len(cases)}
             stdin = os.path.join(workdir, f"stdin{number}")
             with open(stdin, "w") as f:
                 f.write(given)
             started, report = self.launch(job, workdir, stdin, None)
             failed_start = self.compiled(started, report, timeout)
             if failed_start:
-                return {**failed_start, "cases_passed": 0, "cases": len(cases)}
+                return {**failed_start, **done}
             note = self.candidate_exit(started, deadline)
             self.kill_all()
             if note is None:
                 self.candidate_exit(started, time.monotonic() + 1.0)
-                result = {"status": "timeout", "message": f"case {number}: no exit within {timeout:g} s"}
-                return {**result, **self.output(workdir, job), "cases_passed": number - 1,
-                        "cases": len(cases)}
-            got = tail(os.path.join(workdir, "stdout"), job["capture_chars"])
-            err = tail(os.path.join(workdir, "stderr"), job["capture_chars"])
-            if note != "exit code 0" or normalize(got) != normalize(expected):
-                if note == f"exit code {OOM_EXIT}" or "MemoryError" in err:
-                    status = "oom"
-                else:
-                    status = "failed"
+                message = f"case {number}: no exit within {timeout:g} s"
+                out = self.output(workdir, job)
+                return {"status": "timeout", "message": message, **out, **done}
+            out = self.output(workdir, job)
+            if note != "exit code 0" or normalize(out["stdout"]) != normalize(expected):
+                oom = note == f"exit code {OOM_EXIT}" or "MemoryError" in out["stderr"]
                 message = (
                     f"case {number}: {note}; input {given[:200]!r}, expected {expected[:200]!r}, "
-                    f"got {got[:200]!r}"
+                    f"got {out['stdout'][:200]!r}"
                 )
-                return {"status": status, "message": message, "stdout": got, "stderr": err,
-                        "cases_passed": number - 1, "cases": len(cases)}
+                return {"status": "oom" if oom else "failed", "message": message, **out, **done}
             self.clear(workdir)
-        return {"status": "passed", "message": None, "stdout": "", "stderr": "",
-                "cases_passed": len(cases), "cases": len(cases)}
+        return {"status": "passed", "cases_passed": len(cases), "cases": len(cases)}
 
     def kill_all(self) -> None:
         """Kill every process of this sandbox but the supervisor, the forker and init."""
@@ -550,10 +547,8 @@ class Supervisor:
             if not pids:
                 return
             for pid in pids:
-                try:
+                with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
             time.sleep(0.0002)
 
     def living(self) -> list[int]:
@@ -592,14 +587,10 @@ def normalize(text: str) -> list[str]:
 
 
 def remove_tree(path: str) -> None:
-    import shutil
-
     shutil.rmtree(path, ignore_errors=True)
     if os.path.lexists(path):
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(path)
-        except OSError:
-            pass
 
 
 def main() -> None:

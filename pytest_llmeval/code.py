@@ -1,0 +1,108 @@
+"""Code from model output (markdown fences, bare code, one named function) and pass@k."""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+
+FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.M | re.S)
+OPEN_FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+#.-]*)[^\n]*\n(.*)\Z", re.M | re.S)
+PYTHON_TAGS = {"", "py", "python", "python3", "py3"}
+
+
+def extract_code(text: str, entry_point: str | None = None) -> str:
+    """The code in a model's answer.
+
+    Fenced blocks win (Python-tagged ones first; an unclosed last fence counts); without fences
+    the text itself is the code. With `entry_point`, the block that defines it is chosen and,
+    when the answer mixes prose and code, the imports and that function are kept.
+    """
+    blocks = _fenced(text)
+    if not entry_point:
+        return (blocks or [text])[0].strip("\n")
+    for block in blocks:
+        if _defines(block, entry_point):
+            return _trim(block)
+    if blocks:
+        return blocks[0].strip("\n")
+    if _parses(text):
+        return _trim(text)
+    return _function_from_prose(text, entry_point) or text.strip("\n")
+
+
+def _parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _fenced(text: str) -> list[str]:
+    found = [(m.group(2).lower(), m.group(3)) for m in FENCE.finditer(text)]
+    rest = text[max((m.end() for m in FENCE.finditer(text)), default=0) :]
+    if unclosed := OPEN_FENCE.search(rest):
+        found.append((unclosed.group(2).lower(), unclosed.group(3)))
+    python = [body for tag, body in found if tag in PYTHON_TAGS]
+    return python or [body for _, body in found]
+
+
+def _defines(code: str, name: str) -> bool:
+    return re.search(rf"^\s*(async\s+)?def\s+{re.escape(name)}\s*\(", code, re.M) is not None
+
+
+def _trim(code: str) -> str:
+    """Drop example calls and test scaffolding after the code when it parses."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code.strip("\n")
+    keep = [
+        node
+        for node in tree.body
+        if not (isinstance(node, ast.If) and _is_main_guard(node))
+        and not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call))
+    ]
+    lines = code.splitlines()
+    parts = ["\n".join(lines[_first_line(n) - 1 : n.end_lineno]) for n in keep]
+    return "\n".join(parts)
+
+
+def _first_line(node: ast.stmt) -> int:
+    decorators: list[ast.expr] = getattr(node, "decorator_list", [])
+    return min([node.lineno, *(d.lineno for d in decorators)])
+
+
+def _is_main_guard(node: ast.If) -> bool:
+    test = node.test
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+    )
+
+
+def _function_from_prose(text: str, entry_point: str) -> str | None:
+    """Imports and the indented body of `def entry_point` out of unfenced prose."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if _defines(line, entry_point)), None)
+    if start is None:
+        return None
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    end = start + 1
+    while end < len(lines) and (
+        not lines[end].strip() or len(lines[end]) - len(lines[end].lstrip()) > indent
+    ):
+        end += 1
+    imports = [line for line in lines[:start] if re.match(r"\s*(import|from)\s+\w", line)]
+    return "\n".join([*imports, *lines[start:end]]).rstrip()
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k (Chen et al. 2021): 1 - C(n-c, k) / C(n, k), for k <= n."""
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"pass@k needs 0 <= c <= n and 1 <= k <= n (n={n}, c={c}, k={k})")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
