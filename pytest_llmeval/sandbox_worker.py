@@ -396,6 +396,9 @@ class Supervisor:
                 result = {"status": "error", "message": f"sandbox: {type(exc).__name__}: {exc}"}
             result["duration_s"] = time.monotonic() - started
             result["broken"] = os.waitpid(self.forker_pid, os.WNOHANG)[0] != 0
+            if result["broken"] and result["status"] == "passed":
+                result["status"] = "failed"
+                result["message"] = "the code killed a process of the sandbox"
             write_frame(self.host_out, result)
             if result["broken"]:
                 return
