@@ -13,6 +13,8 @@ import re
 import threading
 from collections import Counter
 
+import demo_code
+
 from pytest_llmeval.testing import FakeGateway, RecordedRequest
 
 POSITIVE = {"gorgeous", "great", "love", "excellent", "fast", "perfect"}
@@ -35,7 +37,11 @@ class DemoModel:
             self._seen[prompt] += 1
             nth = self._seen[prompt]
         # The n-th ask of a prompt always gets the same luck, whatever the order of tests.
-        slipped = random.Random(f"{self.seed}:{prompt}:{nth}").random() < self.slip
+        luck = random.Random(f"{self.seed}:{prompt}:{nth}")
+        slipped = luck.random() < self.slip
+        code = demo_code.answer(request, luck, slipped)
+        if code is not None:
+            return code
         if "sentiment" in prompt.lower():
             return self._sentiment(prompt, slipped)
         sums = re.search(r"(\d+)\s*\+\s*(\d+)", prompt)

@@ -6,6 +6,7 @@ parametrized cases. A malformed row is a `DatasetError` naming the file, the lin
 
 from __future__ import annotations
 
+import ast
 import csv
 import gzip
 import importlib.resources
@@ -52,6 +53,27 @@ class MbppTask:
     code: str
     test_list: tuple[str, ...]
     test_setup_code: str = ""
+
+    @property
+    def entry_point(self) -> str:
+        """The function the tests call (MBPP has no field for it): the first name called in
+        `test_list` that the reference code defines, else the first called name."""
+        called = [
+            node.func.id
+            for test in self.test_list
+            for node in ast.walk(ast.parse(test))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        ]
+        try:
+            defined = {n.name for n in ast.parse(self.code).body if hasattr(n, "name")}
+        except SyntaxError:
+            defined = set()
+        return next((n for n in called if n in defined), called[0] if called else "")
+
+    @property
+    def tests(self) -> str:
+        """`test_setup_code` and the asserts, as one hidden test script."""
+        return "\n".join([self.test_setup_code, *self.test_list]).strip() + "\n"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -353,6 +354,7 @@ class Sandbox:
         self._closed = False
         self._lock = threading.Lock()
         self._boxes: set[_Box] = set()
+        self._starter = ThreadPoolExecutor(1, thread_name_prefix="llmeval-sandbox")
 
     def __enter__(self) -> Sandbox:
         return self
@@ -453,7 +455,9 @@ class Sandbox:
             try:
                 box = self._idle.get_nowait()
             except queue.Empty:
-                box = _Box(self.isolation, self.limits)
+                # bwrap's --die-with-parent fires when the *thread* that started it ends, so
+                # boxes are started from the pool's own long-lived thread, not the caller's.
+                box = self._starter.submit(_Box, self.isolation, self.limits).result()
                 with self._lock:
                     self._boxes.add(box)
             yield box
@@ -475,3 +479,4 @@ class Sandbox:
             boxes, self._boxes = list(self._boxes), set()
         for box in boxes:
             box.close()
+        self._starter.shutdown()
