@@ -267,10 +267,17 @@ class Runtime:
 
 
 def _spec(node: pytest.Item | pytest.Function) -> EvalSpec:
-    marker = node.get_closest_marker("llmeval")
-    if marker is None:
+    """The test's marker; keywords of an `llmeval` mark on a `pytest.param` override the
+    function's, so one case can carry its own threshold."""
+    callspec = getattr(node, "callspec", None)
+    on_param = [m for m in getattr(callspec, "marks", ()) if m.name == "llmeval"]
+    outer = [m for m in node.iter_markers("llmeval") if m not in on_param][:1]
+    if not on_param and not outer:
         return UNMARKED
-    return parse_marker(marker.args, marker.kwargs, node.nodeid)
+    kwargs: dict[str, Any] = {}
+    for mark in [*outer, *on_param]:
+        kwargs.update(mark.kwargs)
+    return parse_marker([*outer, *on_param][-1].args, kwargs, node.nodeid)
 
 
 def _plan(config: pytest.Config, spec: EvalSpec, model: str) -> Plan:

@@ -629,3 +629,25 @@ def test_chat(llm):
     out = result.stdout.str()
     assert "test_code[base]" in out and "test_chat[chatty]" in out
     assert "test_code[chatty]" not in out and "test_chat[base]" not in out
+
+
+def test_a_param_mark_overrides_the_function_marker_per_case(
+    suite: pytest.Pytester, gateway: FakeGateway, plugin_args: list[str]
+) -> None:
+    gateway.add_model("m", "PASS")
+    suite.makepyfile(
+        test_cases="""
+import pytest
+
+@pytest.mark.llmeval(pass_rate=0.9, samples=3)
+@pytest.mark.parametrize("x", [1, pytest.param(2, marks=pytest.mark.llmeval(pass_rate=0.2))])
+def test_x(llm, x):
+    assert "PASS" in llm.chat("Say PASS").text
+"""
+    )
+    result = suite.runpytest("--llm-models=m", "--llm-report=report.json", *plugin_args)
+    result.assert_outcomes(passed=2)
+    plans = {r["nodeid"]: r["plan"] for r in load_report(suite.path / "report.json")["tests"]}
+    assert plans["test_cases.py::test_x[m-1]"]["pass_rate"] == 0.9
+    assert plans["test_cases.py::test_x[m-2]"]["pass_rate"] == 0.2
+    assert plans["test_cases.py::test_x[m-2]"]["samples"] == 3  # kept from the function

@@ -1,8 +1,10 @@
 """HumanEval-style code completion for base models, judged by hidden tests in the sandbox.
 
 The model continues a function signature; the completed function runs in the bubblewrap
-sandbox against tests the model never sees. Thresholds come from measurements of Gemma 3 270M
-(base) on this machine; see README.
+sandbox against asserts the model never sees. Each task carries its own threshold for Gemma 3
+270M (base), set well under what it scored here in 30 samples at temperature 0.2: add 30/30,
+reverse 26/30, count_vowels 10/30, maximum 5/30. It writes is_even backwards (`n % 2 == 0`
+returns False) in 30/30 samples, so that task is an expected failure for it.
 """
 
 from __future__ import annotations
@@ -39,9 +41,28 @@ TASKS = {
 STOP = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert"]
 
 
-@pytest.mark.llmeval(api="completion", pass_rate={"gemma-3-270m": 0.3, "*": 0.9}, samples=20)
-@pytest.mark.parametrize("name", TASKS)
-def test_completion_passes_hidden_tests(llm, sandbox, name: str) -> None:
+GEMMA = {"add": 0.8, "reverse": 0.5, "count_vowels": 0.1, "maximum": 0.05}
+CASES = [
+    pytest.param(
+        name,
+        marks=pytest.mark.llmeval(
+            api="completion", pass_rate={"gemma-3-270m": GEMMA.get(name, 0.9), "*": 0.9}
+        ),
+    )
+    for name in TASKS
+]
+
+
+@pytest.fixture
+def known_failures(request: pytest.FixtureRequest, llm_model) -> None:
+    """is_even on Gemma 3 270M runs, and is reported XFAIL (XPASS if it ever gets it right)."""
+    if llm_model.name == "gemma-3-270m" and request.node.callspec.params["name"] == "is_even":
+        request.node.add_marker(pytest.mark.xfail(reason="Gemma 3 270M inverts is_even: 0/30"))
+
+
+@pytest.mark.llmeval(api="completion", samples=20)
+@pytest.mark.parametrize("name", CASES)
+def test_completion_passes_hidden_tests(llm, sandbox, known_failures, name: str) -> None:
     prompt, hidden_tests = TASKS[name]
     completion = llm.complete(prompt, max_tokens=96, temperature=0.2, stop=STOP)
     sandbox.run(prompt + completion.text, hidden_tests, name).check()
