@@ -344,7 +344,7 @@ class Sandbox:
 
     limits: Limits = field(default_factory=Limits)
     isolation: str = "bwrap"
-    size: int = field(default_factory=lambda: os.cpu_count() or 2)
+    size: int = field(default_factory=lambda: (os.cpu_count() or 2) + 1)
 
     def __post_init__(self) -> None:
         if self.isolation not in ISOLATIONS:
@@ -416,7 +416,6 @@ class Sandbox:
         started = time.perf_counter()
         raw = self._exchange(job, limits)
         raw.pop("broken", None)
-        raw.pop("duration_s", None)
         result = SandboxResult(
             **{k: v for k, v in raw.items() if k in SandboxResult.__dataclass_fields__},
             duration_s=time.perf_counter() - started,

@@ -389,12 +389,15 @@ class Supervisor:
             job = read_frame(self.host_in)
             if job is None:
                 return
-            started = time.monotonic()
+            self.serial += 1
+            workdir = os.path.join(self.root, f"job{self.serial}")
+            os.mkdir(workdir, 0o700)
             try:
-                result = self.run(job)
+                run = self.run_io if job["kind"] == "io" else self.run_function
+                result = run(job, workdir)
             except Exception as exc:
                 result = {"status": "error", "message": f"sandbox: {type(exc).__name__}: {exc}"}
-            result["duration_s"] = time.monotonic() - started
+            # Every process of the job is dead by now; did the code kill the forker?
             result["broken"] = os.waitpid(self.forker_pid, os.WNOHANG)[0] != 0
             if result["broken"] and result["status"] == "passed":
                 result["status"] = "failed"
@@ -402,17 +405,7 @@ class Supervisor:
             write_frame(self.host_out, result)
             if result["broken"]:
                 return
-
-    def run(self, job: dict[str, Any]) -> dict[str, Any]:
-        self.serial += 1
-        workdir = os.path.join(self.root, f"job{self.serial}")
-        os.mkdir(workdir, 0o700)
-        try:
-            if job["kind"] == "io":
-                return self.run_io(job, workdir)
-            return self.run_function(job, workdir)
-        finally:
-            self.cleanup(workdir)
+            self.cleanup()
 
     def launch(
         self, job: dict[str, Any], workdir: str, stdin: str, extra_fd: int | None
@@ -579,7 +572,8 @@ class Supervisor:
             except OSError:
                 remove_tree(path)
 
-    def cleanup(self, workdir: str) -> None:
+    def cleanup(self) -> None:
+        """Leave no process and no file behind (done after the verdict is sent)."""
         self.kill_all()
         for name in os.listdir(self.root):
             remove_tree(os.path.join(self.root, name))
