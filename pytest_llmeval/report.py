@@ -107,7 +107,18 @@ def code_metrics(result: Result) -> dict[str, Any] | None:
         "mean_lines": statistics.fmean(r["lines"] for r in runs),
         "statuses": dict(sorted(Counter(r["status"] for r in runs).items())),
         "unsafe_runs": sum(r.get("isolation") == "unsafe" for r in runs),
+        "hidden_cases": _case_rate(runs),
     }
+
+
+def _case_rate(runs: Sequence[Mapping[str, Any]]) -> float | None:
+    """Share of hidden test cases passed, over runs that counted them (the seed's '7/10')."""
+    counted = [r for r in runs if r.get("cases")]
+    return (
+        sum(r["cases_passed"] for r in counted) / sum(r["cases"] for r in counted)
+        if counted
+        else None
+    )
 
 
 def with_metrics(result: Result) -> Result:
@@ -232,7 +243,8 @@ def code_lines(tests: Sequence[Mapping[str, Any]]) -> list[str]:
     coded = [r for r in tests if r.get("code")]
     if not coded:
         return []
-    rows = [["test", "model", *(f"pass@{k}" for k in PASS_AT), "syntax err", "mean lines"]]
+    header = ["test", "model", *(f"pass@{k}" for k in PASS_AT), "syntax err", "mean lines"]
+    rows = [[*header, "hidden cases"]]
     for r in coded:
         code = r["code"]
         rows.append(
@@ -242,6 +254,7 @@ def code_lines(tests: Sequence[Mapping[str, Any]]) -> list[str]:
                 *(_pct(code["pass_at"].get(str(k))) for k in PASS_AT),
                 _pct(code["syntax_error_rate"]),
                 f"{code['mean_lines']:.1f}",
+                _pct(code["hidden_cases"]),
             ]
         )
     lines = ["", *_align(rows)]

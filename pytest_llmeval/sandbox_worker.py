@@ -218,6 +218,8 @@ def candidate(sock: socket.socket) -> None:
     namespace: dict[str, Any] = {"__name__": job["module_name"], "__builtins__": builtins}
     try:
         exec(code, namespace)
+        if job["adapter"]:
+            exec(compile(job["adapter"], "adapter.py", "exec"), namespace)
     except MemoryError:
         os._exit(OOM_EXIT)
     except SystemExit as exc:
@@ -306,19 +308,24 @@ class CandidateOOM(CandidateError):
 
 
 def assertion_message(exc: BaseException, filename: str) -> str:
+    """The exception and where in the tests it happened: the line's source when the assert
+    has no message of its own."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
-    where = f"line {frames[-1].lineno}: {frames[-1].line}" if frames else ""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return f"{text} ({where})" if where else text
+    if not frames:
+        return text
+    where = f"line {frames[-1].lineno}" + ("" if str(exc) else f": {frames[-1].line}")
+    return f"{text} ({where})"
 
 
 def run_tests(job: dict[str, Any], rpc: int, verdict: int) -> None:
-    """Run the hidden tests against stubs of the candidate's functions; write the verdict."""
+    """Run each hidden test case against stubs of the candidate's functions; write the verdict."""
     keep_only(rpc, verdict)
     redirect("/dev/null", job["test_stdout"], job["test_stdout"])
     limit(job["limits"])
-    filename = "hidden_tests.py"
+    cases: list[str] = job["tests"]
     namespace: dict[str, Any] = {"__name__": "__tests__"}
+    passed, failures = 0, []
     try:
         if job.get("context"):
             exec(compile(job["context"], "context.py", "exec"), namespace)
@@ -326,12 +333,19 @@ def run_tests(job: dict[str, Any], rpc: int, verdict: int) -> None:
         namespace.update(stubs)
         if job.get("entry_point"):
             namespace["candidate"] = stubs[job["entry_point"]]
-        linecache.cache[filename] = (0, None, job["tests"].splitlines(True), filename)
-        exec(compile(job["tests"], filename, "exec"), namespace)
-        check = namespace.get("check")
-        if job.get("entry_point") and callable(check):
-            check(namespace["candidate"])
-        result = {"status": "passed"}
+        for number, source in enumerate(cases, 1):
+            filename = "hidden_tests.py" if len(cases) == 1 else f"hidden_test_{number}.py"
+            try:
+                run_case(source, filename, dict(namespace), job.get("entry_point"))
+                passed += 1
+            except (ProtocolError, CandidateOOM, MemoryError):
+                raise
+            except BaseException as exc:
+                where = "" if len(cases) == 1 else f"case {number} of {len(cases)}: "
+                failures.append(where + assertion_message(exc, filename))
+        result: dict[str, Any] = {"status": "failed" if failures else "passed"}
+        if failures:
+            result["message"] = failures[0]
     except ProtocolError as exc:
         result = {"status": "error", "message": str(exc)}
     except CandidateOOM as exc:
@@ -339,9 +353,19 @@ def run_tests(job: dict[str, Any], rpc: int, verdict: int) -> None:
     except MemoryError:
         result = {"status": "oom", "message": "the hidden tests ran out of memory"}
     except BaseException as exc:
-        result = {"status": "failed", "message": assertion_message(exc, filename)}
+        result = {"status": "failed", "message": assertion_message(exc, "context.py")}
+    if len(cases) > 1:
+        result.update(cases_passed=passed, cases=len(cases))
     write_frame(verdict, result)
     os._exit(0)
+
+
+def run_case(source: str, filename: str, namespace: dict[str, Any], entry: str | None) -> None:
+    linecache.cache[filename] = (0, None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
+    check = namespace.get("check")
+    if entry and callable(check):
+        check(namespace["candidate"])
 
 
 # ---- the forker (clean parent of every candidate) -------------------------------------------
@@ -424,6 +448,7 @@ class Supervisor:
             "stdout": os.path.join(workdir, "stdout"),
             "stderr": os.path.join(workdir, "stderr"),
             "recursion": job["recursion"],
+            "adapter": job.get("adapter"),
         }
         socket.send_fds(mine, [b"J"], [] if extra_fd is None else [extra_fd])
         write_frame(mine.fileno(), spec)
@@ -597,6 +622,9 @@ def main() -> None:
         os.dup2(null, fd)
     os.close(null)
     contained = "--contained" in sys.argv
+    for arg in sys.argv[2:]:
+        if arg.startswith("--path="):
+            sys.path.extend(arg.removeprefix("--path=").split(os.pathsep))
     os.chdir(sys.argv[1])
     nondumpable()
     Supervisor(host_in, host_out, contained).serve()
