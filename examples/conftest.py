@@ -8,7 +8,10 @@ import pytest
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--humaneval-tasks", type=int, default=None, metavar="N",
+        "--humaneval-tasks",
+        type=int,
+        default=None,
+        metavar="N",
         help="run only the first N HumanEval tasks (examples/test_humaneval.py)",
     )
 

@@ -49,10 +49,10 @@ def test_example_suite_runs_offline_against_the_demo_models(
         "test_repeats_a_word_on_request", "test_json_mode_answer_matches_the_schema",
     }  # fmt: skip
     assert {m for (_, m), v in verdicts.items() if v != "passed"} == {"demo-sloppy"}
-    assert len(verdicts) == 50
+    assert len(verdicts) == 62
     assert proc.returncode == 1
     code = [r for r in report["tests"] if r["code"]]
-    assert len(code) == 30  # 10 HumanEval and 5 MBPP tasks, two models each
+    assert len(code) == 42  # 10 HumanEval, 5 MBPP, 3 stdin/stdout, RAG, FastAPI, dedupe; x2
     careful = [r["code"]["pass_at"]["1"] for r in code if r["model"] == "demo-careful"]
     sloppy = [r["code"]["pass_at"]["1"] for r in code if r["model"] == "demo-sloppy"]
     assert sum(careful) / len(careful) > sum(sloppy) / len(sloppy)
