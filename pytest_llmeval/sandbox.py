@@ -20,6 +20,7 @@ import sysconfig
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -29,7 +30,6 @@ from typing import Any
 from . import sandbox_worker as worker
 from .records import current_trace
 
-STATUSES = ("passed", "failed", "syntax_error", "timeout", "oom", "error")
 ISOLATIONS = ("bwrap", "unsafe")
 WORKER = Path(worker.__file__).resolve()
 INSIDE_WORKER = "/llmeval/sandbox_worker.py"
@@ -151,7 +151,7 @@ class _Cgroup:
         pids = _make_cgroup("pids", name, "pids.max", limits.processes)
         if pids is None:
             return None
-        memory_bytes = (limits.memory_mb * 4 + limits.tmp_mb) << 20
+        memory_bytes = (limits.memory_mb * 2 + limits.tmp_mb) << 20
         memory = _make_cgroup("memory", name, "memory.limit_in_bytes", memory_bytes)
         return cls([pids] if memory is None else [pids, memory])
 
@@ -275,6 +275,13 @@ class _Box:
         ]
         # fmt: on
         self.cgroup = _Cgroup.create(f"llmeval-{os.getpid()}-{next(_box_serial)}", limits)
+        if self.cgroup is None and os.geteuid() == 0:
+            warnings.warn(
+                "sandbox: running as root with no writable pids cgroup, so the number of "
+                "processes generated code can start is bounded only by its timeout",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return (self.cgroup.enter_command() if self.cgroup else []) + command
 
     def _stderr(self) -> str:

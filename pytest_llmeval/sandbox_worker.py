@@ -37,6 +37,7 @@ MAX_FRAME = 64 << 20
 CANDIDATE_MODULE = "solution"
 PR_SET_DUMPABLE = 4
 OOM_EXIT = 75
+SETUP_EXIT = 70
 START_S = 10.0
 
 
@@ -213,7 +214,7 @@ def candidate(sock: socket.socket) -> None:
         if "syntax_error" in report:
             os._exit(0)
     except BaseException:
-        os._exit(70)
+        os._exit(SETUP_EXIT)
     # From here on the candidate's code runs; nothing it says is trusted.
     namespace: dict[str, Any] = {"__name__": job["module_name"], "__builtins__": builtins}
     try:
@@ -455,19 +456,25 @@ class Supervisor:
         return pid, mine
 
     def compiled(self, pid: int, mine: socket.socket, timeout: float) -> dict[str, Any] | None:
-        """None once the candidate compiled; else the result (syntax error, failed start)."""
+        """None once the candidate compiled; else the result (syntax error, crash, timeout)."""
         try:
             report = read_frame(mine.fileno(), time.monotonic() + timeout) or {}
-        except (TimeoutError, ValueError, OSError):
+        except TimeoutError:
+            report = {"timeout": True}
+        except (ValueError, OSError):
             report = {}
         mine.close()
         if report.get("compiled"):
             return None
         self.kill_all()
-        self.candidate_exit(pid, time.monotonic() + 1.0)
+        note = self.candidate_exit(pid, time.monotonic() + 1.0)
         if "syntax_error" in report:
             return {"status": "syntax_error", "message": report["syntax_error"]}
-        return {"status": "error", "message": "the candidate process did not start"}
+        if report.get("timeout"):
+            return {"status": "timeout", "message": f"still compiling after {timeout:g} s"}
+        if note == f"exit code {SETUP_EXIT}":
+            return {"status": "error", "message": "the candidate process could not be set up"}
+        return {"status": "failed", "message": f"the code crashed the compiler ({note})"}
 
     def forker_message(self, pid: int | None, deadline: float) -> int:
         """The next forked pid (pid None) or that pid's exit status; stale messages skipped."""
