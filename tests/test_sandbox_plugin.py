@@ -33,13 +33,13 @@ def test_code_metrics_reach_the_report(
     suite: pytest.Pytester, gateway: FakeGateway, plugin_args: list[str]
 ) -> None:
     gateway.add_model("coder", Cycle([GOOD, GOOD, WRONG, BROKEN, GOOD]))
-    suite.makepyfile(test_code=CODE_SUITE)
+    suite.makepyfile(test_codegen=CODE_SUITE)
     result = suite.runpytest("--llm-models=coder", "--llm-report=report.json", *plugin_args)
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
             "test*model*pass@1*pass@5*pass@10*syntax err*mean lines*hidden cases",
-            "test_code.py::test_add*coder*60.0%*100.0%*100.0%*20.0%*2.0*-",
+            "test_codegen.py::test_add*coder*60.0%*100.0%*100.0%*20.0%*2.0*-",
         ]
     )
     row = json.loads((suite.path / "report.json").read_text())["tests"][0]
@@ -58,7 +58,7 @@ def test_a_broken_sandbox_run_is_an_error_sample_not_a_failure(
 ) -> None:
     gateway.add_model("coder", GOOD)
     suite.makepyfile(
-        test_code="""
+        test_codegen="""
 import pytest
 from pytest_llmeval import extract_code
 
@@ -78,7 +78,7 @@ def test_add(llm, sandbox):
 
 def test_unsafe_mode_is_flagged_in_the_report(suite: pytest.Pytester, gateway: FakeGateway) -> None:
     gateway.add_model("coder", GOOD)
-    suite.makepyfile(test_code=CODE_SUITE)
+    suite.makepyfile(test_codegen=CODE_SUITE)
     result = suite.runpytest("--llm-models=coder", "--llm-sandbox=unsafe", "-n", "2")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["WARNING: * sandbox runs were NOT isolated (--llm-sandbox=*"])
