@@ -1,8 +1,10 @@
 """Benchmark suites across models: suite rows, exact McNemar tests, and a routing table.
 
 A suite is a test parametrized over cases (beyond the model): its report rows share the test
-name up to the `[case]` part. A case's outcome for a model is that test x model's verdict
-(passed or failed); error verdicts are left out. Every function takes report rows (dicts).
+name up to the `[case]` part. A model solves a case when more than half of the case's valid
+samples passed (with one sample: that sample passed); a case with no valid sample (all errors)
+is left out. This, not the case's threshold verdict, is what rates and McNemar tests count.
+Every function takes report rows (dicts).
 """
 
 from __future__ import annotations
@@ -51,8 +53,10 @@ def _outcomes(rows: Iterable[Row]) -> dict[str, dict[str, dict[str, Row]]]:
     return suites
 
 
-def _valid(row: Row) -> bool:
-    return row["verdict"] in ("passed", "failed")
+def _solved(row: Row) -> bool | None:
+    """Whether the model solved the case (majority of valid samples passed); None if no valid."""
+    valid = row["passed"] + row["failed"]
+    return None if valid == 0 else 2 * row["passed"] > valid
 
 
 def _rate(passed: int, total: int) -> dict[str, Any]:
@@ -77,19 +81,19 @@ def _code_columns(samples: Sequence[Row]) -> dict[str, Any]:
 def suite_row(suite: str, model: str, cases: Mapping[str, Row]) -> dict[str, Any]:
     """One model's aggregate over a suite's cases: accuracy with an exact CI, pass@1 (the mean
     per-case sample rate), cost per case, per-subject rates and, for code, sandbox columns."""
-    valid = [row for row in cases.values() if _valid(row)]
+    valid = [row for row in cases.values() if _solved(row) is not None]
     costs = [row["metrics"]["cost_usd"] for row in cases.values()]
     subjects: dict[str, list[bool]] = {}
     for row in valid:
         if row.get("subject"):
-            subjects.setdefault(row["subject"], []).append(row["verdict"] == "passed")
-    rates = [r["passed"] / (r["passed"] + r["failed"]) for r in valid if r["passed"] + r["failed"]]
+            subjects.setdefault(row["subject"], []).append(bool(_solved(row)))
+    rates = [r["passed"] / (r["passed"] + r["failed"]) for r in valid]
     return {
         "suite": suite,
         "model": model,
         "cases": len(cases),
         "errors": len(cases) - len(valid),
-        **_rate(sum(row["verdict"] == "passed" for row in valid), len(valid)),
+        **_rate(sum(bool(_solved(row)) for row in valid), len(valid)),
         "pass_at_1": statistics.fmean(rates) if rates else None,
         "cost_usd": sum(costs) if costs and None not in costs else None,
         "cost_per_case": sum(costs) / len(costs) if costs and None not in costs else None,
@@ -116,14 +120,14 @@ def compare(rows: Sequence[Row]) -> dict[str, Any]:
 def _paired(
     suite: str, a: str, b: str, by_model: Mapping[str, Mapping[str, Row]]
 ) -> dict[str, Any]:
-    """Exact McNemar test of models a and b on the cases both have a verdict for."""
+    """Exact McNemar test of models a and b on the cases both have valid samples for."""
     shared = [
         case
         for case in sorted(by_model[a].keys() & by_model[b].keys())
-        if _valid(by_model[a][case]) and _valid(by_model[b][case])
+        if _solved(by_model[a][case]) is not None and _solved(by_model[b][case]) is not None
     ]
-    a_pass = [by_model[a][case]["verdict"] == "passed" for case in shared]
-    b_pass = [by_model[b][case]["verdict"] == "passed" for case in shared]
+    a_pass = [bool(_solved(by_model[a][case])) for case in shared]
+    b_pass = [bool(_solved(by_model[b][case])) for case in shared]
     a_only = sum(x and not y for x, y in zip(a_pass, b_pass, strict=True))
     b_only = sum(y and not x for x, y in zip(a_pass, b_pass, strict=True))
     p = mcnemar_exact(a_only, b_only)
