@@ -1,10 +1,10 @@
 """Benchmark suites across models: suite rows, exact McNemar tests, and a routing table.
 
 A suite is a test parametrized over cases (beyond the model): its report rows share the test
-name up to the `[case]` part. A model solves a case when more than half of the case's valid
-samples passed (with one sample: that sample passed); a case with no valid sample (all errors)
-is left out. This, not the case's threshold verdict, is what rates and McNemar tests count.
-Every function takes report rows (dicts).
+name up to the `[case]` part. A model solves a case when the case's verdict passed, i.e. met
+the marker's threshold (for a benchmark, one sample with `mode="observed"`: the answer was
+right); cases with an error verdict are left out. Rates, McNemar tests and routing count
+solved cases; `pass_at_1` is the mean per-case sample pass rate. Functions take report rows.
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ def mcnemar_exact(b: int, c: int) -> float:
     return min(1.0, 2.0 * binom_cdf(min(b, c), n, 0.5))
 
 
+# Fewer paired cases than this can never differ significantly (2 / 2**5 > ALPHA): no routing.
+MIN_CASES = next(n for n in range(1, 64) if mcnemar_exact(n, 0) < ALPHA)
+
+
 def suite_name(test: str) -> str | None:
     """`path::test` of a case `path::test[case]`, or None for a test without cases."""
     head, _, last = test.rpartition("::")
@@ -54,9 +58,10 @@ def _outcomes(rows: Iterable[Row]) -> dict[str, dict[str, dict[str, Row]]]:
 
 
 def _solved(row: Row) -> bool | None:
-    """Whether the model solved the case (majority of valid samples passed); None if no valid."""
-    valid = row["passed"] + row["failed"]
-    return None if valid == 0 else 2 * row["passed"] > valid
+    """Whether the case met its threshold; None for an error verdict (no valid outcome)."""
+    if row["verdict"] not in ("passed", "failed"):
+        return None
+    return bool(row["verdict"] == "passed")
 
 
 def _rate(passed: int, total: int) -> dict[str, Any]:
@@ -87,7 +92,7 @@ def suite_row(suite: str, model: str, cases: Mapping[str, Row]) -> dict[str, Any
     for row in valid:
         if row.get("subject"):
             subjects.setdefault(row["subject"], []).append(bool(_solved(row)))
-    rates = [r["passed"] / (r["passed"] + r["failed"]) for r in valid]
+    rates = [r["passed"] / (r["passed"] + r["failed"]) for r in valid if r["passed"] + r["failed"]]
     return {
         "suite": suite,
         "model": model,
@@ -157,7 +162,14 @@ def _route(suite: str, suite_rows: Mapping[str, Row], pairs: Sequence[Row]) -> d
     equivalent = [m for m in suite_rows if m == best or not significantly_worse(m)]
     priced = [m for m in equivalent if suite_rows[m]["cost_per_case"] is not None]
     unpriced = [m for m in equivalent if m not in priced]
-    if priced:
+    cases = min(p["cases"] for p in pairs if best in (p["a"], p["b"]))
+    if equivalent == [best]:
+        pick = best
+        note = f"every other model is significantly below it (McNemar p<{ALPHA})"
+    elif cases < MIN_CASES:
+        pick = best
+        note = f"only {cases} paired cases, too few for a significant difference: the best rate"
+    elif priced:
         pick = min(priced, key=lambda m: (suite_rows[m]["cost_per_case"], _order(suite_rows, m)))
         note = "cheapest not significantly below the best"
         if unpriced:

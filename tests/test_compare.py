@@ -106,6 +106,7 @@ def test_routing_keeps_the_best_when_the_cheap_model_is_significantly_worse() ->
     assert pair["significant"]
     [route] = report["routing"]
     assert (route["best"], route["recommended"], route["equivalent"]) == ("big", "big", ["big"])
+    assert route["note"] == "every other model is significantly below it (McNemar p<0.05)"
 
 
 def test_routing_without_prices_says_so() -> None:
@@ -161,3 +162,12 @@ def test_code_columns_use_the_last_sandbox_run_of_each_sample() -> None:
     assert suite["syntax_error_rate"] == pytest.approx(1 / 3)
     assert suite["mean_solution_lines"] == pytest.approx(6.0)
     assert "syntax_error_rate" not in suite_row("s", "m", {"x": row("x", "m", "passed")})
+
+
+def test_routing_with_too_few_cases_keeps_the_best() -> None:
+    report = compare(bench(0, 0, 3, 2, {"big": 0.01, "small": 0.001}))
+    [route] = report["routing"]
+    assert route["recommended"] == "big"
+    assert route["note"] == (
+        "only 5 paired cases, too few for a significant difference: the best rate"
+    )
