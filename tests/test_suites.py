@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -31,8 +32,8 @@ def test_not_a_suite(llm):
 """
 
 
-def test_params_names_cases_by_id_and_marks_the_subject(tmp_path: pytest.TempPathFactory) -> None:
-    path = tmp_path / "q.csv"  # type: ignore[operator]
+def test_params_names_cases_by_id_and_marks_the_subject(tmp_path: Path) -> None:
+    path = tmp_path / "q.csv"
     path.write_text(QUESTIONS)
     first = params(load_mmlu(path))[0]
     assert first.id == "algebra-0"
