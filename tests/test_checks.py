@@ -99,6 +99,7 @@ def test_check_tool_calls_failures() -> None:
         ("C. 42", "C"),
         ("A is wrong and B is wrong, so I pick (C)", "C"),
         ("After elimination it must be D", "D"),
+        ("Mars is red, so I pick **B**", "B"),
         ("A planet is not a star.", None),
         ("I do not know", None),
         ("the answer is a planet", None),

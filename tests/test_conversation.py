@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -105,6 +106,20 @@ def test_conversation_outside_a_sample_keeps_its_checks() -> None:
     assert convo.messages[-1] == {"role": "assistant", "content": "reply 2"}
     with pytest.raises(AssertionError, match=r"1/2 turns passed their checks; failed: turn 2"):
         convo.verify()
+
+
+def test_async_turns_keep_the_same_history() -> None:
+    llm = Scripted()
+
+    async def dialogue() -> Conversation:
+        async_convo = Conversation(llm, system="Be brief.")
+        await async_convo.aturn("one")
+        await async_convo.aturn("two")
+        return async_convo
+
+    convo = asyncio.run(dialogue())
+    assert [m["role"] for m in llm.seen[-1]] == ["system", "user", "assistant", "user"]
+    assert convo.turns == 2
 
 
 def test_an_error_inside_the_block_is_not_masked_by_the_verdict() -> None:

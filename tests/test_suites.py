@@ -81,3 +81,22 @@ def test_suite_rows_comparison_and_routing(
     assert pair["p_value"] == pytest.approx(112 / 1024)  # 2 * (1 + 10 + 45) / 2^10
     assert report["routing"][0]["recommended"] == "always-c"
     assert {s["suite"] for s in report["suites"]} == {"test_bench.py::test_mmlu"}
+
+
+def test_a_subject_mark_without_one_string_fails_the_test(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> None:
+    gateway.add_model("m", "B")
+    suite.makepyfile(
+        test_bad="""
+import pytest
+
+@pytest.mark.llmeval_subject()
+def test_q(llm):
+    llm.chat("hi")
+"""
+    )
+    result = suite.runpytest("--llm-models=m")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*llmeval_subject takes one string, the subject*"])
+    assert gateway.request_count() == 0
