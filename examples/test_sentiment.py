@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_llmeval import check_json
+
 SCHEMA = {
     "type": "object",
     "required": ["label", "confidence"],
@@ -32,4 +34,5 @@ def test_sentiment_json(llm, review: str, expected: str) -> None:
     completion = llm.chat(
         PROMPT.format(review=review), response_format={"type": "json_object"}, temperature=0.7
     )
-    assert completion.json(schema=SCHEMA)["label"] == expected
+    label = check_json(completion, SCHEMA)["label"]
+    assert label == expected, f"expected label {expected!r}, got {label!r}"

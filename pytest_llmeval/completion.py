@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
-import jsonschema.exceptions
-
-_FENCE = re.compile(r"^```[\w-]*\s*\n(.*?)\n?```$", re.DOTALL)
+from .checks import check_json
 
 
 @dataclass(frozen=True)
@@ -64,24 +59,4 @@ class Completion:
 
         A parse or validation failure is an AssertionError, i.e. a failed sample.
         """
-        body = self.text.strip()
-        fenced = _FENCE.match(body)
-        if fenced:
-            body = fenced.group(1)
-        try:
-            value = json.loads(body)
-        except json.JSONDecodeError as exc:
-            raise AssertionError(
-                f"response is not valid JSON ({exc}): {_excerpt(self.text)}"
-            ) from None
-        if schema is not None:
-            validator_cls = jsonschema.validators.validator_for(schema)
-            validator_cls.check_schema(schema)
-            error = jsonschema.exceptions.best_match(validator_cls(schema).iter_errors(value))
-            if error is not None:
-                raise AssertionError(f"JSON at {error.json_path}: {error.message}")
-        return value
-
-
-def _excerpt(text: str, limit: int = 200) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "...")
+        return check_json(self.text, schema)

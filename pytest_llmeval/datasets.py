@@ -12,10 +12,12 @@ import gzip
 import importlib.resources
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 CHOICES = ("A", "B", "C", "D")
 _GSM8K_FINAL = re.compile(r"####\s*(.+?)\s*$")
@@ -169,8 +171,16 @@ def _unique(tasks: list[Any], where: list[tuple[Path, int]]) -> None:
         seen[task.id] = (path, line)
 
 
-def _empty(path: Path) -> DatasetError:
-    return DatasetError(path, None, "no tasks in the file")
+def _collect(path: Path, rows: Iterable[tuple[int, Any]], make: Callable[[Any, int], T]) -> list[T]:
+    """One task per (line, row) from `make`; ids unique and at least one task."""
+    tasks, where = [], []
+    for line, row in rows:
+        tasks.append(make(row, line))
+        where.append((path, line))
+    _unique(tasks, where)
+    if not tasks:
+        raise DatasetError(path, None, "no tasks in the file")
+    return tasks
 
 
 def load_humaneval(path: str | Path | None = None) -> list[HumanEvalTask]:
@@ -186,44 +196,33 @@ def load_humaneval(path: str | Path | None = None) -> list[HumanEvalTask]:
             ) from None  # fmt: skip
         path = Path(str(data))
     path = Path(path)
-    tasks, lines = [], []
-    for line, row in _jsonl(path):
-        tasks.append(
-            HumanEvalTask(
-                id=_field(row, "task_id", path, line),
-                prompt=_field(row, "prompt", path, line),
-                entry_point=_field(row, "entry_point", path, line),
-                test=_field(row, "test", path, line),
-                canonical_solution=row.get("canonical_solution") or "",
-            )
+
+    def task(row: dict[str, Any], line: int) -> HumanEvalTask:
+        return HumanEvalTask(
+            id=_field(row, "task_id", path, line),
+            prompt=_field(row, "prompt", path, line),
+            entry_point=_field(row, "entry_point", path, line),
+            test=_field(row, "test", path, line),
+            canonical_solution=row.get("canonical_solution") or "",
         )
-        lines.append(line)
-    _unique(tasks, [(path, line) for line in lines])
-    if not tasks:
-        raise _empty(path)
-    return tasks
+
+    return _collect(path, _jsonl(path), task)
 
 
 def load_mbpp(path: str | Path) -> list[MbppTask]:
     """MBPP JSONL: `task_id`, `text`, `code`, `test_list` and optional `test_setup_code`."""
     path = Path(path)
-    tasks, lines = [], []
-    for line, row in _jsonl(path):
-        task_id = _field(row, "task_id", path, line, (int, str))
-        tasks.append(
-            MbppTask(
-                id=f"Mbpp/{task_id}",
-                text=_field(row, "text", path, line),
-                code=row.get("code") or "",
-                test_list=_str_list(row, "test_list", path, line),
-                test_setup_code=row.get("test_setup_code") or "",
-            )
+
+    def task(row: dict[str, Any], line: int) -> MbppTask:
+        return MbppTask(
+            id=f"Mbpp/{_field(row, 'task_id', path, line, (int, str))}",
+            text=_field(row, "text", path, line),
+            code=row.get("code") or "",
+            test_list=_str_list(row, "test_list", path, line),
+            test_setup_code=row.get("test_setup_code") or "",
         )
-        lines.append(line)
-    _unique(tasks, [(path, line) for line in lines])
-    if not tasks:
-        raise _empty(path)
-    return tasks
+
+    return _collect(path, _jsonl(path), task)
 
 
 def _mmlu_file(path: Path) -> tuple[list[MmluQuestion], list[int]]:
@@ -282,7 +281,7 @@ def load_mmlu(path: str | Path) -> list[MmluQuestion]:
         where += [(file, line) for line in lines]
     _unique(questions, where)
     if not questions:
-        raise _empty(path)
+        raise DatasetError(path, None, "no questions in the file(s)")
     return questions
 
 
@@ -302,8 +301,8 @@ def load_gsm8k(path: str | Path) -> list[Gsm8kProblem]:
     The id is the row's `id` field if it has one, else `<file stem>-<line>`.
     """
     path = Path(path)
-    problems, lines = [], []
-    for line, row in _jsonl(path):
+
+    def problem(row: dict[str, Any], line: int) -> Gsm8kProblem:
         solution = _field(row, "answer", path, line)
         final = gsm8k_answer(solution)
         if final is None:
@@ -312,19 +311,14 @@ def load_gsm8k(path: str | Path) -> list[Gsm8kProblem]:
             float(final)
         except ValueError:
             raise DatasetError(path, line, f"final answer {final!r} is not a number") from None
-        problems.append(
-            Gsm8kProblem(
-                id=str(row.get("id") or f"{path.stem}-{line}"),
-                question=_field(row, "question", path, line),
-                solution=solution,
-                answer=final,
-            )
+        return Gsm8kProblem(
+            id=str(row.get("id") or f"{path.stem}-{line}"),
+            question=_field(row, "question", path, line),
+            solution=solution,
+            answer=final,
         )
-        lines.append(line)
-    _unique(problems, [(path, line) for line in lines])
-    if not problems:
-        raise _empty(path)
-    return problems
+
+    return _collect(path, _jsonl(path), problem)
 
 
 def _stdio_cases(value: Any, path: Path, line: int | None) -> tuple[StdioCase, ...]:
@@ -376,28 +370,21 @@ def load_stdio(path: str | Path) -> list[StdioTask]:
     list, errors name the item index instead of a line.
     """
     path = Path(path)
-    tasks: list[StdioTask] = []
-    lines: list[int] = []
-    if path.suffix == ".json":
+    if path.suffix != ".json":
+        return _collect(path, _jsonl(path), lambda row, line: _stdio_task(row, path, line))
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetError(path, None, f"cannot read the JSON file ({exc})") from None
+    if not isinstance(items, list):
+        raise DatasetError(path, None, "expected a JSON list of task objects")
+
+    def item_task(item: Any, i: int) -> StdioTask:
+        if not isinstance(item, dict):
+            raise DatasetError(path, None, f"item {i} is not a JSON object")
         try:
-            items = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DatasetError(path, None, f"cannot read the JSON file ({exc})") from None
-        if not isinstance(items, list):
-            raise DatasetError(path, None, "expected a JSON list of task objects")
-        for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise DatasetError(path, None, f"item {i} is not a JSON object")
-            try:
-                tasks.append(_stdio_task(item, path, None))
-            except DatasetError as exc:
-                raise DatasetError(path, None, f"item {i}: {exc.problem}") from None
-            lines.append(i)
-    else:
-        for line, row in _jsonl(path):
-            tasks.append(_stdio_task(row, path, line))
-            lines.append(line)
-    _unique(tasks, [(path, line) for line in lines])
-    if not tasks:
-        raise _empty(path)
-    return tasks
+            return _stdio_task(item, path, None)
+        except DatasetError as exc:
+            raise DatasetError(path, None, f"item {i}: {exc.problem}") from None
+
+    return _collect(path, enumerate(items), item_task)

@@ -131,6 +131,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "api=None): "
         "run the test body as repeated samples and judge the pass rate",
     )
+    config.addinivalue_line(
+        "markers",
+        "llmeval_subject(name): subject of a benchmark case; suite rows give a rate per subject",
+    )
     explicit = config.getoption("llm_config")
     if explicit is not None and not Path(explicit).is_file():
         raise pytest.UsageError(f"--llm-config: no such file: {explicit}")
@@ -424,6 +428,7 @@ def _sample(pyfuncitem: pytest.Function, model: str) -> None:
     config = pyfuncitem.config
     settings, runtime = config.stash[SETTINGS], config.stash[RUNTIME]
     plan = _plan(config, _spec(pyfuncitem), model)
+    subject = _subject(pyfuncitem)
     function = pyfuncitem.obj
     names = inspect.signature(function).parameters
     kwargs = {name: pyfuncitem.funcargs[name] for name in names if name in pyfuncitem.funcargs}
@@ -459,11 +464,23 @@ def _sample(pyfuncitem: pytest.Function, model: str) -> None:
         sampled,
         message,
     )
+    if subject is not None:
+        pyfuncitem.stash[RESULT]["subject"] = subject
     first = sampled.first_failure or sampled.first_error
     if sampled.verdict != "passed":
         if not plan.marked and first is not None:
             raise first
         pytest.fail(message or "", pytrace=False)
+
+
+def _subject(item: pytest.Function) -> str | None:
+    """The case's `llmeval_subject` mark (`params()` sets it from a task's subject)."""
+    marker = item.get_closest_marker("llmeval_subject")
+    if marker is None:
+        return None
+    if len(marker.args) != 1 or not isinstance(marker.args[0], str):
+        pytest.fail(f"{item.nodeid}: llmeval_subject takes one string, the subject", pytrace=False)
+    return str(marker.args[0])
 
 
 def _describe(exc: BaseException, item: pytest.Function, redact: Callable[[str], str]) -> str:

@@ -27,12 +27,28 @@ class CallRecord:
     retry_causes: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class TurnCheck:
+    """One named check on the state of a dialogue after its `turn`-th user turn (1-based)."""
+
+    turn: int
+    name: str
+    passed: bool
+    required: bool = True
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"turn": self.turn, "name": self.name, "passed": self.passed,
+                "required": self.required, "message": self.message}  # fmt: skip
+
+
 @dataclass
 class SampleTrace:
     """Calls made by one running sample; filled from whatever thread or task the sample uses."""
 
     calls: list[CallRecord] = field(default_factory=list)
     sandbox: list[dict[str, Any]] = field(default_factory=list)
+    turns: list[TurnCheck] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, call: CallRecord) -> None:
@@ -43,6 +59,10 @@ class SampleTrace:
         """A sandbox run of generated code (status, solution lines, duration)."""
         with self._lock:
             self.sandbox.append(run)
+
+    def add_turn(self, check: TurnCheck) -> None:
+        with self._lock:
+            self.turns.append(check)
 
 
 _current: ContextVar[SampleTrace | None] = ContextVar("llmeval_sample_trace", default=None)
@@ -75,11 +95,12 @@ class SampleRecord:
     message: str | None = None
     cause: str | None = None
     sandbox: tuple[dict[str, Any], ...] = ()
+    turns: tuple[TurnCheck, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         costs = [c.cost_usd for c in self.calls if c.cost_usd is not None]
         ttfts = [c.ttft_s for c in self.calls if c.ttft_s is not None]
-        return {
+        record = {
             "index": self.index,
             "outcome": self.outcome,
             "error_type": self.error_type,
@@ -96,3 +117,6 @@ class SampleRecord:
             "calls": [dict(c.__dict__, retry_causes=list(c.retry_causes)) for c in self.calls],
             "sandbox": list(self.sandbox),
         }
+        if self.turns:  # dialogue checks (conversation.py), only for tests that make them
+            record["turns"] = [turn.to_dict() for turn in self.turns]
+        return record

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from .code import pass_at_k
+from .compare import compare
+from .conversation import dialogue_summary
 from .sampling import STOP_COMPLETED, STOP_ERRORS, STOP_SETTLED, Sampled
 
 SCHEMA = "pytest-llmeval/report"
@@ -163,6 +165,7 @@ def build_report(
 ) -> dict[str, Any]:
     """The versioned JSON document: every test x model with every sample, then model totals."""
     rows = sorted((with_metrics(r) for r in results), key=lambda r: r["nodeid"])
+    add_dialogues(rows)
     return {
         "schema": SCHEMA,
         "version": VERSION,
@@ -171,7 +174,16 @@ def build_report(
         "budget": None if budget is None else {"limit_usd": budget[0], "spent_usd": budget[1]},
         "totals": model_totals(rows),
         "tests": rows,
+        **compare(rows),  # "suites", "comparisons", "routing"
     }
+
+
+def add_dialogues(rows: Iterable[Result]) -> None:
+    """Per-turn pass rates on the rows of tests that score dialogue turns (`dialogue` key)."""
+    for row in rows:
+        dialogue = dialogue_summary(row["samples"])
+        if dialogue is not None:
+            row["dialogue"] = dialogue
 
 
 def write_report(report: Mapping[str, Any], path: Path) -> None:
@@ -234,6 +246,110 @@ def table_lines(report: Mapping[str, Any]) -> list[str]:
     budget = report.get("budget")
     if budget:
         lines.append(f"budget: ${budget['spent_usd']:.4f} spent of ${budget['limit_usd']:g}")
+    lines.extend(dialogue_lines(report))
+    lines.extend(suite_lines(report))
+    return lines
+
+
+# --- Dialogue turns, benchmark suites, comparisons and routing (compare.py, conversation.py) ---
+
+
+def dialogue_lines(report: Mapping[str, Any]) -> list[str]:
+    """Per test x model that scored dialogue turns: the pass rate of each turn."""
+    rows = [["dialogue", "model", "turn", "passed", "rate", "checks (rate)"]]
+    for r in report["tests"]:
+        dialogue = r.get("dialogue")
+        if not dialogue:
+            continue
+        mean = f"{dialogue['mean_turns_passed']:.1f}/{dialogue['turns_scored']} turns"
+        rows.append([r["test"], r["model"], "all", mean, _pct(r["rate"]), "whole dialogue"])
+        for t in dialogue["turns"]:
+            checks = ", ".join(f"{c['name']} {_pct(c['rate'])}" for c in t["checks"])
+            rows.append(
+                ["", "", str(t["turn"]), f"{t['passed']}/{t['total']}", _pct(t["rate"]), checks]
+            )
+    return ["", *_align(rows)] if len(rows) > 1 else []
+
+
+def suite_lines(report: Mapping[str, Any]) -> list[str]:
+    """Suite rows like a leaderboard, then paired McNemar tests and the routing table."""
+    suites = report.get("suites") or []
+    if not suites:
+        return []
+    code = any("sandbox_runs" in s for s in suites)
+    header = ["suite", "model", "cases", "passed", "rate", "95% CI", "pass@1", "err", "cost/case"]
+    rows = [header + (["syntax err", "mean lines"] if code else [])]
+    subjects = []
+    for s in suites:
+        lo, hi = s["ci"]
+        cells = [
+            s["suite"],
+            s["model"],
+            str(s["cases"]),
+            f"{s['passed']}/{s['total']}",
+            _pct(s["rate"]),
+            f"{lo * 100:.0f}-{hi * 100:.0f}%",
+            _pct(s["pass_at_1"]),
+            str(s["errors"]),
+            _num(s["cost_per_case"], 6),
+        ]
+        if code:
+            cells += [_pct(s.get("syntax_error_rate")), _num(s.get("mean_solution_lines"), 1)]
+        rows.append(cells)
+        if s["subjects"]:
+            by_subject = ", ".join(
+                f"{name} {v['passed']}/{v['total']}" for name, v in s["subjects"].items()
+            )
+            subjects.append(f"{s['suite']} [{s['model']}] by subject: {by_subject}")
+    lines = ["", *_align(rows), *subjects]
+    pairs = report.get("comparisons") or []
+    if pairs:
+        rows = [
+            [
+                "suite",
+                "model A",
+                "model B",
+                "cases",
+                "A rate",
+                "B rate",
+                "only A",
+                "only B",
+                "McNemar p",
+                "",
+            ]
+        ]
+        for c in pairs:
+            rows.append(
+                [
+                    c["suite"],
+                    c["a"],
+                    c["b"],
+                    str(c["cases"]),
+                    _pct(c["a_rate"]),
+                    _pct(c["b_rate"]),
+                    str(c["a_only"]),
+                    str(c["b_only"]),
+                    f"{c['p_value']:.4g}",
+                    "p<0.05" if c["significant"] else "n.s.",
+                ]
+            )
+        lines += ["", *_align(rows)]
+    routing = report.get("routing") or []
+    if routing:
+        rows = [["suite", "best", "best rate", "route to", "rate", "cost/case", "why"]]
+        for r in routing:
+            rows.append(
+                [
+                    r["suite"],
+                    r["best"],
+                    _pct(r["best_rate"]),
+                    r["recommended"],
+                    _pct(r["rate"]),
+                    _num(r["cost_per_case"], 6),
+                    r["note"],
+                ]
+            )
+        lines += ["", *_align(rows)]
     return lines
 
 

@@ -113,10 +113,7 @@ class _Tally:
                     )
             except BaseException as exc:
                 return self._failed(index, trace, time.perf_counter() - start, exc)
-        return SampleRecord(
-            index, "passed", time.perf_counter() - start, tuple(trace.calls),
-            sandbox=tuple(trace.sandbox),
-        )
+        return self._passed(index, trace, time.perf_counter() - start)
 
     async def arun(
         self, index: int, body: Callable[[], Awaitable[object]]
@@ -128,10 +125,13 @@ class _Tally:
                 await body()
             except BaseException as exc:
                 return self._failed(index, trace, time.perf_counter() - start, exc)
+        return self._passed(index, trace, time.perf_counter() - start)
+
+    def _passed(self, index: int, trace: SampleTrace, duration: float) -> SampleRecord:
         return SampleRecord(
-            index, "passed", time.perf_counter() - start, tuple(trace.calls),
-            sandbox=tuple(trace.sandbox),
-        )
+            index, "passed", duration, tuple(trace.calls),
+            sandbox=tuple(trace.sandbox), turns=tuple(trace.turns),
+        )  # fmt: skip
 
     def _failed(
         self, index: int, trace: SampleTrace, duration: float, exc: BaseException
@@ -146,8 +146,8 @@ class _Tally:
         cause = self.classifier.cause(exc) if outcome == "error" else None
         return SampleRecord(
             index, outcome, duration, tuple(trace.calls), type(exc).__name__, message[:500], cause,
-            tuple(trace.sandbox),
-        )
+            sandbox=tuple(trace.sandbox), turns=tuple(trace.turns),
+        )  # fmt: skip
 
     def add(self, result: SampleRecord | BaseException) -> None:
         if isinstance(result, BaseException):

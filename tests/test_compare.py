@@ -1,0 +1,173 @@
+"""Suite rows, exact McNemar tests and the routing table, on hand-made report rows."""
+
+from __future__ import annotations
+
+from math import comb
+from typing import Any
+
+import pytest
+
+from pytest_llmeval.compare import compare, mcnemar_exact, suite_name, suite_row
+
+
+@pytest.mark.parametrize(
+    ("b", "c", "p"),
+    [
+        (1, 9, 0.021484375),  # 2 * (C(10,0) + C(10,1)) / 2^10 = 2 * 11 / 1024
+        (9, 1, 0.021484375),
+        (0, 5, 0.0625),  # 2 / 2^5
+        (2, 3, 1.0),  # 2 * (1 + 5 + 10) / 32 = 1
+        (0, 0, 1.0),
+        (3, 12, 2 * sum(comb(15, i) for i in range(4)) / 2**15),  # 0.03515625
+    ],
+)
+def test_mcnemar_exact_matches_hand_computed_values(b: int, c: int, p: float) -> None:
+    assert mcnemar_exact(b, c) == pytest.approx(p, rel=1e-12)
+
+
+def test_mcnemar_rejects_negative_counts() -> None:
+    with pytest.raises(ValueError, match="b=-1"):
+        mcnemar_exact(-1, 2)
+
+
+def test_suite_name_strips_only_the_case_id() -> None:
+    assert suite_name("t.py::test_mmlu[astronomy-0]") == "t.py::test_mmlu"
+    assert suite_name("t.py::TestX::test_q[a[b]]") == "t.py::TestX::test_q"
+    assert suite_name("t.py::test_plain") is None
+
+
+def row(
+    case: str,
+    model: str,
+    verdict: str,
+    *,
+    cost: float | None = None,
+    subject: str | None = None,
+    samples: list[dict[str, Any]] | None = None,
+    test: str = "t.py::test_bench",
+) -> dict[str, Any]:
+    samples = samples if samples is not None else [{"outcome": verdict}]
+    passed = sum(s["outcome"] == "passed" for s in samples)
+    failed = sum(s["outcome"] == "failed" for s in samples)
+    result = {
+        "test": f"{test}[{case}]",
+        "model": model,
+        "verdict": verdict,
+        "passed": passed,
+        "failed": failed,
+        "samples": samples,
+        "metrics": {"cost_usd": cost},
+    }
+    if subject:
+        result["subject"] = subject
+    return result
+
+
+def bench(
+    a_pass: int, b_pass: int, both: int, neither: int, costs: dict[str, float | None]
+) -> list[dict[str, Any]]:
+    """Cases where only big passes, only small passes, both pass, and neither passes."""
+    rows = []
+    kinds = [(True, False)] * a_pass + [(False, True)] * b_pass
+    kinds += [(True, True)] * both + [(False, False)] * neither
+    for i, (big, small) in enumerate(kinds):
+        for model, ok in (("big", big), ("small", small)):
+            rows.append(row(f"q{i}", model, "passed" if ok else "failed", cost=costs[model]))
+    return rows
+
+
+def test_suite_rows_comparison_and_routing_when_the_cheap_model_is_not_worse() -> None:
+    rows = bench(3, 1, 10, 6, {"big": 0.01, "small": 0.001})
+    report = compare(rows)
+    big, small = report["suites"]
+    assert (big["model"], big["passed"], big["total"], big["rate"]) == ("big", 13, 20, 0.65)
+    assert (small["passed"], small["rate"], small["pass_at_1"]) == (11, 0.55, 0.55)
+    assert big["ci"][0] == pytest.approx(0.4078115, abs=1e-6)  # exact Clopper-Pearson 95%
+    assert big["ci"][1] == pytest.approx(0.8460908, abs=1e-6)
+    assert big["cost_per_case"] == pytest.approx(0.01)
+    [pair] = report["comparisons"]
+    assert (pair["a"], pair["b"], pair["cases"], pair["a_only"], pair["b_only"]) == (
+        "big", "small", 20, 3, 1,
+    )  # fmt: skip
+    assert pair["p_value"] == pytest.approx(0.625)  # 2 * (1 + 4) / 16
+    assert not pair["significant"]
+    [route] = report["routing"]
+    assert (route["best"], route["recommended"], route["equivalent"]) == (
+        "big", "small", ["big", "small"],
+    )  # fmt: skip
+    assert route["cost_per_case"] == pytest.approx(0.001)
+
+
+def test_routing_keeps_the_best_when_the_cheap_model_is_significantly_worse() -> None:
+    rows = bench(9, 0, 5, 6, {"big": 0.01, "small": 0.001})
+    report = compare(rows)
+    [pair] = report["comparisons"]
+    assert pair["p_value"] == pytest.approx(2 / 2**9)
+    assert pair["significant"]
+    [route] = report["routing"]
+    assert (route["best"], route["recommended"], route["equivalent"]) == ("big", "big", ["big"])
+    assert route["note"] == "every other model is significantly below it (McNemar p<0.05)"
+
+
+def test_routing_without_prices_says_so() -> None:
+    report = compare(bench(3, 1, 10, 6, {"big": None, "small": 0.001}))
+    [route] = report["routing"]
+    assert route["recommended"] == "small"
+    assert route["note"] == "cheapest not significantly below the best; no prices for big"
+    report = compare(bench(3, 1, 10, 6, {"big": None, "small": None}))
+    [route] = report["routing"]
+    assert route["recommended"] == "big"
+    assert route["note"] == "no prices for big, small: picked the best rate"
+
+
+def test_error_verdicts_are_left_out_of_rates_and_pairs() -> None:
+    rows = bench(0, 0, 4, 0, {"big": None, "small": None})
+    rows.append(row("q9", "big", "error", samples=[{"outcome": "error"}]))
+    rows.append(row("q9", "small", "failed"))
+    report = compare(rows)
+    big = report["suites"][0]
+    assert (big["cases"], big["errors"], big["total"], big["rate"]) == (5, 1, 4, 1.0)
+    assert report["comparisons"][0]["cases"] == 4
+
+
+def test_per_subject_rates_and_pass_at_1_over_samples() -> None:
+    samples = [{"outcome": "passed"}, {"outcome": "passed"}, {"outcome": "failed"}]
+    rows = [
+        row("a-0", "m", "passed", subject="algebra", samples=samples),
+        row("a-1", "m", "failed", subject="algebra", samples=[{"outcome": "failed"}]),
+        row("h-0", "m", "passed", subject="history"),
+    ]
+    [suite] = compare(rows)["suites"]
+    assert suite["subjects"]["algebra"]["passed"] == 1
+    assert suite["subjects"]["algebra"]["total"] == 2
+    assert suite["subjects"]["history"]["rate"] == 1.0
+    assert suite["pass_at_1"] == pytest.approx((2 / 3 + 0 + 1) / 3)
+    assert compare(rows)["routing"] == []  # one model: nothing to route
+
+
+def test_code_columns_use_the_last_sandbox_run_of_each_sample() -> None:
+    def sample(*runs: tuple[str, int]) -> dict[str, Any]:
+        return {
+            "outcome": "passed" if runs[-1][0] == "passed" else "failed",
+            "sandbox": [{"status": s, "lines": n, "duration_s": 0.1} for s, n in runs],
+        }
+
+    rows = [
+        row("t0", "m", "passed", samples=[sample(("syntax_error", 3), ("passed", 4))]),
+        row("t1", "m", "failed", samples=[sample(("syntax_error", 9))]),
+        row("t2", "m", "failed", samples=[sample(("failed", 5)), {"outcome": "error"}]),
+    ]
+    [suite] = compare(rows)["suites"]
+    assert suite["sandbox_runs"] == 3
+    assert suite["syntax_error_rate"] == pytest.approx(1 / 3)
+    assert suite["mean_solution_lines"] == pytest.approx(6.0)
+    assert "syntax_error_rate" not in suite_row("s", "m", {"x": row("x", "m", "passed")})
+
+
+def test_routing_with_too_few_cases_keeps_the_best() -> None:
+    report = compare(bench(0, 0, 3, 2, {"big": 0.01, "small": 0.001}))
+    [route] = report["routing"]
+    assert route["recommended"] == "big"
+    assert route["note"] == (
+        "only 5 paired cases, too few for a significant difference: the best rate"
+    )
