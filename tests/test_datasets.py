@@ -103,6 +103,20 @@ def test_mbpp(tmp_path: Path) -> None:
     assert task.id == "Mbpp/11"
     assert task.test_list == ("assert remove_Occ('hello','l') == 'heo'",)
     assert task.text.startswith("Write a function")
+    assert task.entry_point == "remove_Occ"
+    assert task.tests == "assert remove_Occ('hello','l') == 'heo'\n"
+
+
+def test_mbpp_entry_point_is_the_called_function_the_reference_defines(tmp_path: Path) -> None:
+    row = {
+        **MBPP_ROW,
+        "code": "import math\ndef area(r):\n    return math.pi * r * r",
+        "test_list": ["assert math.isclose(round(area(1), 2), 3.14)"],
+        "test_setup_code": "import math",
+    }
+    [task] = load_mbpp(jsonl(tmp_path / "mbpp.jsonl", row))
+    assert task.entry_point == "area"  # not `round`, the first call by position
+    assert task.tests.startswith("import math\nassert math.isclose")
 
 
 def test_mbpp_malformed_test_list(tmp_path: Path) -> None:
