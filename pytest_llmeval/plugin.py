@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from .budget import Budget
+from .cache import MODES, ResponseCache
 from .config import ConfigError, ModelSettings, Settings, find_config_file, load_settings
 from .marker import (
     UNMARKED,
@@ -60,6 +61,15 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{text!r} must be >= {minimum}")
         return value
+
+    return parse
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(choices)}")
+        return text
 
     return parse
 
@@ -113,6 +123,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--llm-report", metavar="PATH", help="write the JSON report (every sample) to PATH"
     )
+    group.addoption(
+        "--llm-cache",
+        type=_choice(MODES),
+        default="off",
+        metavar="MODE",
+        help="response cache: off (default), read, write, readwrite, replay (a miss is an error)",
+    )
+    group.addoption(
+        "--llm-cache-dir",
+        metavar="DIR",
+        default=".llmeval_cache",
+        help="directory of the response cache (default .llmeval_cache, under the rootdir)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -145,12 +168,19 @@ def pytest_configure(config: pytest.Config) -> None:
     if budget is not None:
         config.stash[BUDGET] = budget
     config.stash[SETTINGS] = settings
-    config.stash[RUNTIME] = Runtime(settings, budget)
+    config.stash[RUNTIME] = Runtime(settings, budget, _cache(config))
     config.pluginmanager.register(Sampler(), "llmeval-sampler")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(config), "llmeval-xdist")
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(Reporter(config), "llmeval-reporter")
+
+
+def _cache(config: pytest.Config) -> ResponseCache | None:
+    mode = config.getoption("llm_cache")
+    if mode == "off":
+        return None
+    return ResponseCache(config.rootpath / config.getoption("llm_cache_dir"), mode)
 
 
 def _budget(config: pytest.Config, workerinput: dict[str, Any] | None) -> Budget | None:
@@ -225,9 +255,12 @@ class XdistHooks:
 class Runtime:
     """Per-process state: SDK clients and the event loop that runs async test bodies."""
 
-    def __init__(self, settings: Settings, budget: Budget | None = None) -> None:
+    def __init__(
+        self, settings: Settings, budget: Budget | None = None, cache: ResponseCache | None = None
+    ) -> None:
         self.settings = settings
         self.budget = budget
+        self.cache = cache
         self._pool: ClientPool | None = None
         self._runner: asyncio.Runner | None = None
 
@@ -237,7 +270,7 @@ class Runtime:
         if self._pool is None:
             from .client import ClientPool
 
-            self._pool = ClientPool(self.settings, os.environ, self.budget)
+            self._pool = ClientPool(self.settings, os.environ, self.budget, self.cache)
         return self._pool
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -255,6 +288,8 @@ class Runtime:
             self._runner.close()
         if self._pool is not None:
             self._pool.close()
+        if self.cache is not None:
+            self.cache.close()
 
 
 def _spec(node: pytest.Item | pytest.Function) -> EvalSpec:
@@ -333,7 +368,8 @@ def llm(
     from .client import LLM, MissingKeyError
 
     try:
-        return LLM(llm_model, request.config.stash[RUNTIME].pool, llm_gateway_url)
+        pool = request.config.stash[RUNTIME].pool
+        return LLM(llm_model, pool, llm_gateway_url, test=request.node.nodeid)
     except MissingKeyError as exc:
         pytest.fail(str(exc), pytrace=False)
 

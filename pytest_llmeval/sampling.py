@@ -99,7 +99,7 @@ class _Tally:
         return self.verdict is not None or self.control is not None
 
     def run(self, index: int, body: Callable[[], object]) -> SampleRecord | BaseException:
-        trace = SampleTrace()
+        trace = SampleTrace(index)
         start = time.perf_counter()
         with tracing(trace):
             try:
@@ -118,7 +118,7 @@ class _Tally:
     async def arun(
         self, index: int, body: Callable[[], Awaitable[object]]
     ) -> SampleRecord | BaseException:
-        trace = SampleTrace()
+        trace = SampleTrace(index)
         start = time.perf_counter()
         with tracing(trace):
             try:
