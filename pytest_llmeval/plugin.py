@@ -16,6 +16,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
+from .baseline import (
+    FAIL_ON,
+    BaselineError,
+    compare,
+    compare_row,
+    gate,
+    load_report,
+    regression_message,
+    summary_lines,
+)
+from .baseline import index as baseline_index
 from .budget import Budget
 from .cache import MODES, ResponseCache
 from .config import ConfigError, ModelSettings, Settings, find_config_file, load_settings
@@ -28,7 +39,16 @@ from .marker import (
     check_rate_covers,
     parse_marker,
 )
-from .report import Result, broken_result, build_report, sampled_result, table_lines, write_report
+from .render import html, markdown
+from .report import (
+    Result,
+    broken_result,
+    build_report,
+    sampled_result,
+    table_lines,
+    write_report,
+    write_text,
+)
 from .sampling import Classifier, Sampled, run_async, run_sync
 from .stats import min_valid_samples
 
@@ -44,6 +64,7 @@ BUDGET_INPUT = "llmeval_budget"
 SETTINGS = pytest.StashKey[Settings]()
 SERVERS = pytest.StashKey[list["LocalServer"]]()
 BUDGET = pytest.StashKey[Budget]()
+BASELINE = pytest.StashKey[dict[str, Any]]()
 RUNTIME = pytest.StashKey["Runtime"]()
 RESULT = pytest.StashKey[Result]()
 NO_MODELS = (
@@ -124,6 +145,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--llm-report", metavar="PATH", help="write the JSON report (every sample) to PATH"
     )
     group.addoption(
+        "--llm-report-md",
+        metavar="PATH",
+        help="write a GitHub-flavoured Markdown summary (for $GITHUB_STEP_SUMMARY, PR comments)",
+    )
+    group.addoption(
+        "--llm-report-html", metavar="PATH", help="write a self-contained HTML report to PATH"
+    )
+    group.addoption(
+        "--llm-baseline",
+        metavar="PATH",
+        help="compare every test x model with this saved JSON report; significant drops fail",
+    )
+    group.addoption(
+        "--llm-update-baseline",
+        action="store_true",
+        help="write this run's report to the --llm-baseline path (which may not exist yet)",
+    )
+    group.addoption(
+        "--llm-fail-on",
+        type=_choice(FAIL_ON),
+        default="both",
+        metavar="WHAT",
+        help="with a baseline, what fails a test: both (default), regression, threshold",
+    )
+    group.addoption(
         "--llm-cache",
         type=_choice(MODES),
         default="off",
@@ -169,11 +215,32 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[BUDGET] = budget
     config.stash[SETTINGS] = settings
     config.stash[RUNTIME] = Runtime(settings, budget, _cache(config))
+    baseline = _baseline(config)
+    if baseline is not None:
+        config.stash[BASELINE] = baseline
     config.pluginmanager.register(Sampler(), "llmeval-sampler")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(config), "llmeval-xdist")
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(Reporter(config), "llmeval-reporter")
+
+
+def _baseline(config: pytest.Config) -> dict[str, Any] | None:
+    """The saved report to compare with; a missing file is fine only when it is to be written."""
+    path = config.getoption("llm_baseline")
+    update = config.getoption("llm_update_baseline")
+    if path is None:
+        if update:
+            raise pytest.UsageError("--llm-update-baseline needs --llm-baseline=PATH to write")
+        if config.getoption("llm_fail_on") == "regression":
+            raise pytest.UsageError("--llm-fail-on=regression needs --llm-baseline=PATH")
+        return None
+    if update and not Path(path).exists():
+        return None
+    try:
+        return load_report(Path(path))
+    except BaselineError as exc:
+        raise pytest.UsageError(f"--llm-baseline: {exc}") from None
 
 
 def _cache(config: pytest.Config) -> ResponseCache | None:
@@ -444,25 +511,63 @@ def _sample(pyfuncitem: pytest.Function, model: str) -> None:
         redact=runtime.pool.redact,
         cause=cause,
     )
+    test = _test_name(pyfuncitem, model)
+    baseline = config.stash.get(BASELINE, None)
+    base = None if baseline is None else baseline_index(baseline).get((test, model))
+    stop = None
+    if base is not None:
+        base_valid = base["passed"] + base["failed"]
+        least = min_valid_samples(plan.samples)
+        stop = gate(base["passed"], base_valid, 1.0 - plan.confidence, least)
     if inspect.iscoroutinefunction(function):
         sampled = runtime.run(
-            run_async(plan, lambda: function(**kwargs), settings.concurrency, classifier)
+            run_async(plan, lambda: function(**kwargs), settings.concurrency, classifier, stop)
         )
     else:
-        sampled = run_sync(plan, lambda: function(**kwargs), settings.concurrency, classifier)
+        sampled = run_sync(plan, lambda: function(**kwargs), settings.concurrency, classifier, stop)
     message = _message(sampled, pyfuncitem, runtime.pool.redact)
-    pyfuncitem.stash[RESULT] = sampled_result(
-        pyfuncitem.nodeid,
-        _test_name(pyfuncitem, model),
-        settings.model(model).to_dict(),
-        sampled,
-        message,
+    result = sampled_result(
+        pyfuncitem.nodeid, test, settings.model(model).to_dict(), sampled, message
     )
+    pyfuncitem.stash[RESULT] = result
+    fail_on = config.getoption("llm_fail_on")
+    regression = None if base is None else compare_row(base, result)
+    _junit_properties(pyfuncitem, result, regression)
+    if regression is not None and regression["regressed"] and fail_on != "threshold":
+        result["message"] = "\n".join(filter(None, [regression_message(regression), message]))
+        pytest.fail(result["message"], pytrace=False)
+    if base is not None and fail_on == "regression" and sampled.verdict == "failed":
+        return  # the threshold is reported, but only regressions fail under this gate
     first = sampled.first_failure or sampled.first_error
     if sampled.verdict != "passed":
         if not plan.marked and first is not None:
             raise first
         pytest.fail(message or "", pytrace=False)
+
+
+def _junit_properties(
+    item: pytest.Function, result: Result, regression: dict[str, Any] | None
+) -> None:
+    """Pass rate, interval, samples and verdict as `--junitxml` properties of the test case."""
+    lo, hi = result["ci"]
+    valid = result["passed"] + result["failed"]
+    rate = result["passed"] / valid if valid else None
+    item.user_properties.extend(
+        [
+            ("llmeval_pass_rate", "" if rate is None else f"{rate:.4f}"),
+            ("llmeval_ci", f"{lo:.4f}-{hi:.4f}"),
+            ("llmeval_samples", f"{valid}/{len(result['samples'])}"),
+            ("llmeval_verdict", result["verdict"]),
+        ]
+    )
+    if regression is not None:
+        item.user_properties.extend(
+            [
+                ("llmeval_regression_p", f"{regression['p_value']:.4g}"),
+                ("llmeval_regressed", str(regression["regressed"]).lower()),
+                ("llmeval_prompt_changed", str(regression["prompt_changed"]).lower()),
+            ]
+        )
 
 
 def _describe(exc: BaseException, item: pytest.Function, redact: Callable[[str], str]) -> str:
@@ -575,21 +680,46 @@ class Reporter:
         if self._report is None:
             budget = self.config.stash.get(BUDGET, None)
             spend = None if budget is None else (budget.limit_usd, budget.spent())
-            self._report = build_report(self.results.values(), self.models, spend)
+            report = build_report(self.results.values(), self.models, spend)
+            baseline = self.config.stash.get(BASELINE, None)
+            if baseline is not None:
+                source = self.config.getoption("llm_baseline")
+                report["baseline"] = compare(report, baseline, source)
+            self._report = report
         return self._report
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        path = self.config.getoption("llm_report")
-        if path:
-            write_report(self.report(), Path(path))
+        option = self.config.getoption
+        for name, write in (
+            ("llm_report", write_report),
+            ("llm_report_md", lambda report, path: write_text(path, markdown(report))),
+            ("llm_report_html", lambda report, path: write_text(path, html(report))),
+        ):
+            if option(name):
+                write(self.report(), Path(option(name)))
+        if option("llm_update_baseline"):
+            fresh = {k: v for k, v in self.report().items() if k != "baseline"}
+            write_report(fresh, Path(option("llm_baseline")))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.results:
             return
         terminalreporter.section("llmeval")
-        for line in table_lines(self.report()):
+        report = self.report()
+        for line in table_lines(report):
             terminalreporter.write_line(line)
-        path = self.config.getoption("llm_report")
-        if path:
-            terminalreporter.write_line(f"llmeval JSON report: {path}")
+        if "baseline" in report:
+            for line in summary_lines(report["baseline"]):
+                terminalreporter.write_line(line)
+        for name, kind in (
+            ("llm_report", "JSON report"),
+            ("llm_report_md", "Markdown report"),
+            ("llm_report_html", "HTML report"),
+        ):
+            if self.config.getoption(name):
+                terminalreporter.write_line(f"llmeval {kind}: {self.config.getoption(name)}")
+        if self.config.getoption("llm_update_baseline"):
+            terminalreporter.write_line(
+                f"llmeval baseline updated: {self.config.getoption('llm_baseline')}"
+            )

@@ -1,4 +1,5 @@
-"""Run a test body up to N times concurrently, stopping once the verdict cannot change."""
+"""Run a test body up to N times concurrently, stopping once the verdict cannot change
+(and, with a baseline gate, once the gate's verdict cannot change either)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from .stats import Mode, Verdict, clopper_pearson, final_verdict, settled, thres
 STOP_COMPLETED = "completed"
 STOP_SETTLED = "settled"
 STOP_ERRORS = "errors"
+
+# (passes, valid, remaining) -> True once a second verdict (the baseline gate's) is settled too.
+Gate = Callable[[int, int, int], bool]
 
 
 class BodyError(TypeError):
@@ -83,10 +87,12 @@ class _Tally:
 
     plan: Plan
     classifier: Classifier
+    gate: Gate | None = None
     records: list[SampleRecord] = field(default_factory=list)
     passes: int = 0
     valid: int = 0
     verdict: Verdict | None = None
+    done: bool = False
     control: BaseException | None = None
     raised: dict[int, BaseException] = field(default_factory=dict)
 
@@ -96,7 +102,7 @@ class _Tally:
 
     @property
     def stopped(self) -> bool:
-        return self.verdict is not None or self.control is not None
+        return self.done or self.control is not None
 
     def run(self, index: int, body: Callable[[], object]) -> SampleRecord | BaseException:
         trace = SampleTrace(index)
@@ -152,6 +158,11 @@ class _Tally:
             self.passes += result.outcome == "passed"
         remaining = self.plan.samples - len(self.records)
         self.verdict = settled(self.passes, self.valid, remaining, self.plan.samples, self.table)
+        self.done = self.verdict is not None and (
+            self.verdict == "error"
+            or self.gate is None
+            or self.gate(self.passes, self.valid, remaining)
+        )
 
     def result(self, wall_s: float) -> Sampled:
         if self.control is not None:
@@ -180,11 +191,15 @@ class _Tally:
 
 
 def run_sync(
-    plan: Plan, body: Callable[[], object], concurrency: int, classifier: Classifier
+    plan: Plan,
+    body: Callable[[], object],
+    concurrency: int,
+    classifier: Classifier,
+    gate: Gate | None = None,
 ) -> Sampled:
     """Sample a synchronous body on a thread pool, each sample in its own context copy."""
     start = time.perf_counter()
-    tally = _Tally(plan, classifier)
+    tally = _Tally(plan, classifier, gate)
     width = max(1, min(concurrency, plan.samples))
     launched = 0
     pending: set[Future[SampleRecord | BaseException]] = set()
@@ -223,11 +238,15 @@ def _in_thread(
 
 
 async def run_async(
-    plan: Plan, body: Callable[[], Awaitable[object]], concurrency: int, classifier: Classifier
+    plan: Plan,
+    body: Callable[[], Awaitable[object]],
+    concurrency: int,
+    classifier: Classifier,
+    gate: Gate | None = None,
 ) -> Sampled:
     """Sample an async body as concurrent tasks on the running event loop."""
     start = time.perf_counter()
-    tally = _Tally(plan, classifier)
+    tally = _Tally(plan, classifier, gate)
     width = max(1, min(concurrency, plan.samples))
     launched = 0
     pending: set[asyncio.Task[SampleRecord | BaseException]] = set()
