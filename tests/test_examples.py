@@ -1,9 +1,10 @@
-"""README's first command: the example suite against the demo models of the fake gateway."""
+"""The examples: README's first command against the demo models, and the CI workflow's options."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,3 +51,20 @@ def test_example_suite_runs_offline_against_the_demo_models(
     assert {m for (_, m), v in verdicts.items() if v != "passed"} == {"demo-sloppy"}
     assert len(verdicts) == 20
     assert proc.returncode == 1
+
+
+def test_ci_example_uses_only_real_options() -> None:
+    """Every `--llm-*` option the CI example and README name exists in `pytest --help`."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--help", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    offered = set(re.findall(r"--llm-[a-z-]+", proc.stdout))
+    texts = [ROOT / "examples" / "ci" / "llmeval.yml", ROOT / "README.md"]
+    used = {o for path in texts for o in re.findall(r"--llm-[a-z-]+", path.read_text())}
+    assert {"--llm-cache", "--llm-baseline", "--llm-report-md"} <= used
+    assert used <= offered
