@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from sampling_wall import run_pytest  # the sibling benchmark: one timed pytest process
 
 from pytest_llmeval.testing import FakeGateway
 
@@ -35,17 +34,7 @@ def test_case(llm, case):
 
 def run(folder: Path, *args: str) -> tuple[float, float]:
     """Whole-process wall time and the sampling time of every test, in seconds."""
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(proc.stdout + proc.stderr)
+    wall = run_pytest(folder, *args)
     report = folder / "report.json"
     tests = json.loads(report.read_text())["tests"] if report.exists() else []
     return wall, sum(row["wall_s"] for row in tests)
