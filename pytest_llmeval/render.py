@@ -41,13 +41,20 @@ def _rate(passes: int, valid: int) -> str:
 def _versus(comparison: Mapping[str, Any] | None) -> str:
     if comparison is None:
         return "new"
-    text = f"{_rate(comparison['baseline_passed'], comparison['baseline_valid'])}, "
+    text = f"was {_rate(comparison['baseline_passed'], comparison['baseline_valid'])}, "
     text += f"p={comparison['p_value']:.3g}"
     if comparison["regressed"]:
         text = f"**regressed** {text}"
     if comparison["prompt_changed"]:
         text += ", prompt changed"
     return text
+
+
+def _drop(comparison: Mapping[str, Any]) -> str:
+    before = _rate(comparison["baseline_passed"], comparison["baseline_valid"])
+    after = _rate(comparison["passed"], comparison["valid"])
+    changed = ", prompt changed" if comparison["prompt_changed"] else ""
+    return f"{before} → {after}, p={comparison['p_value']:.3g}{changed}"
 
 
 def headline(report: Mapping[str, Any]) -> str:
@@ -111,7 +118,7 @@ def markdown(report: Mapping[str, Any]) -> str:
         regressions = [r for r in baseline["rows"] if r["regressed"]]
         changed = [r for r in baseline["rows"] if r["prompt_changed"]]
         lines += [f"**Regressions ({len(regressions)})**", ""]
-        lines += [f"- `{_cell(r['test'])}` [{r['model']}]: {_versus(r)}" for r in regressions]
+        lines += [f"- `{_cell(r['test'])}` [{r['model']}]: {_drop(r)}" for r in regressions]
         lines += ["- none"] if not regressions else []
         lines += ["", f"**Changed prompts ({len(changed)})**", ""]
         lines += [f"- `{_cell(r['test'])}` [{r['model']}]" for r in changed] or ["- none"]
@@ -244,8 +251,7 @@ function chart(id, title, value, label, whiskers) {
   const svg = el('svg', {width: left + width + 80, height: 30 + data.models.length * (bar + gap),
                          role: 'img', 'aria-label': title});
   svg.appendChild(el('text', {x: 0, y: 14, 'font-weight': 'bold'}, title));
-  const tops = data.models.map(m => Math.max(value(m) ?? 0, whiskers ? m.hi : 0));
-  const top = Math.max(1e-12, ...tops);
+  const top = whiskers ? 1 : Math.max(1e-12, ...data.models.map(m => value(m) ?? 0));
   data.models.forEach((m, i) => {
     const y = 24 + i * (bar + gap), v = value(m) ?? 0;
     svg.appendChild(el('text', {x: 0, y: y + 13}, m.model));

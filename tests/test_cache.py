@@ -271,3 +271,21 @@ def test_killed_run_leaves_a_usable_cache(suite: pytest.Pytester, gateway: FakeG
     ).assert_outcomes(passed=12)
     assert gateway.request_count() - before == 60 - stored
     assert entries(suite.path) == 60
+
+
+def test_no_secret_reaches_the_cache(
+    suite: pytest.Pytester, gateway: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "sk-test-DO-NOT-CACHE-123456"
+    monkeypatch.setenv("GATEWAY_KEY", secret)
+    gateway.add_model("m", f"PASS, and the key is {secret}")
+    suite.makefile(
+        ".toml",
+        llmeval=f'base_url = "{gateway.base_url}"\napi_key_env = "GATEWAY_KEY"\nretries = 0\n',
+    )
+    suite.makepyfile(test_suite=ALL_PASS)
+    suite.runpytest("--llm-models=m", "--llm-cache=readwrite").assert_outcomes(passed=1)
+    stored = b"".join(path.read_bytes() for path in (suite.path / ".llmeval_cache").iterdir())
+    assert entries(suite.path) == 6
+    assert secret.encode() not in stored and b"GATEWAY_KEY" not in stored
+    assert b"the key is ***" in stored

@@ -115,7 +115,9 @@ def test_compare_gates_a_merged_report(suite: pytest.Pytester, gateway: FakeGate
     gated = cli(suite.path, "compare", "all.json", "--baseline", "base.json", "--md", "s.md")
     assert gated.returncode == 1 and gated.stdout == ""
     found = re.findall(r"REGRESSED test_suite.py::test_case\[\d\] \[b\]", gated.stderr)
-    assert found and f"**Regressions ({len(found)})**" in (suite.path / "s.md").read_text()
+    summary = (suite.path / "s.md").read_text()
+    assert found and f"**Regressions ({len(found)})**" in summary
+    assert re.search(r"- `test_suite.py::test_case\[\d\]` \[b\]: 800/800 \(100%\) → \d/\d", summary)
     lenient = cli(suite.path, "compare", "all.json", "--baseline=base.json", "--fail-on=threshold")
     assert lenient.returncode == 0
     bad = cli(suite.path, "compare", "all.json", "--baseline", "missing.json")

@@ -61,7 +61,7 @@ def test_markdown_summary(
     text = (suite.path / "out" / "summary.md").read_text()
     assert text.startswith("## pytest-llmeval\n\n2 passed, 1 failed, 0 errors, 0 regressions")
     assert "| ❌ | `test_suite.py::test_strict` | mixed | 5/10 (50%) |" in text
-    assert "| 0.90 observed | failed | 5/10 (50%), p=0.672 |" in text
+    assert "| 0.90 observed | failed | was 5/10 (50%), p=0.672 |" in text
     assert "`test_suite.py::test_lenient` | good |" in text  # the | in the prompt is not a column
     assert "**Regressions (0)**" in text and "**Changed prompts (0)**" in text
     assert "| good | 20 | 0 | $0.0001 | - |" in text and "| mixed | 10 | 0 | - | - |" in text
