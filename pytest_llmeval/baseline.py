@@ -149,17 +149,23 @@ def _label(key: tuple[str, str]) -> str:
     return f"{key[0]} [{key[1]}]"
 
 
+def change(row: Mapping[str, Any], arrow: str = "->") -> str:
+    """`20/20 (100%) -> 5/10 (50%), p=0.001768` (and whether the prompt changed)."""
+    before = rate_text(row["baseline_passed"], row["baseline_valid"])
+    text = f"{before} {arrow} {rate_text(row['passed'], row['valid'])}, p={row['p_value']:.4g}"
+    return text + (", prompt changed" if row["prompt_changed"] else "")
+
+
 def regression_message(row: Mapping[str, Any]) -> str:
-    """Why a test x model fails the gate, for the pytest failure and the reports."""
+    """Why a test x model fails the gate, for the pytest failure."""
     return (
-        f"llmeval: regression vs baseline: {_rate(row['baseline_passed'], row['baseline_valid'])}"
-        f" -> {_rate(row['passed'], row['valid'])}, Fisher exact one-sided "
-        f"p={row['p_value']:.4g} <= {row['alpha']:.2g}"
-        + (" (prompt changed)" if row["prompt_changed"] else "")
+        f"llmeval: regression vs baseline: {change(row)} <= {row['alpha']:.2g} "
+        "(Fisher exact one-sided)"
     )
 
 
-def _rate(passes: int, valid: int) -> str:
+def rate_text(passes: int, valid: int) -> str:
+    """`7/10 (70%)`."""
     return f"{passes}/{valid}" + (f" ({passes / valid:.0%})" if valid else "")
 
 
@@ -173,7 +179,7 @@ def summary_lines(comparison: Mapping[str, Any]) -> list[str]:
     for row in comparison["rows"]:
         label = _label((row["test"], row["model"]))
         if row["regressed"]:
-            lines.append(f"REGRESSED {label}: {regression_message(row).split(': ', 2)[2]}")
+            lines.append(f"REGRESSED {label}: {change(row)} <= {row['alpha']:.2g}")
         elif row["prompt_changed"]:
             lines.append(f"prompt changed: {label}")
     lines.extend(f"new: {label}" for label in comparison["new"])

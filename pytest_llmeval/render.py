@@ -8,6 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from .baseline import change, rate_text
 from .stats import clopper_pearson
 
 ICONS = {"passed": "✅", "failed": "❌", "error": "⚠️"}
@@ -34,27 +35,16 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def _rate(passes: int, valid: int) -> str:
-    return f"{passes}/{valid} ({passes / valid:.0%})" if valid else f"{passes}/{valid}"
-
-
 def _versus(comparison: Mapping[str, Any] | None) -> str:
     if comparison is None:
         return "new"
-    text = f"was {_rate(comparison['baseline_passed'], comparison['baseline_valid'])}, "
+    text = f"was {rate_text(comparison['baseline_passed'], comparison['baseline_valid'])}, "
     text += f"p={comparison['p_value']:.3g}"
     if comparison["regressed"]:
         text = f"**regressed** {text}"
     if comparison["prompt_changed"]:
         text += ", prompt changed"
     return text
-
-
-def _drop(comparison: Mapping[str, Any]) -> str:
-    before = _rate(comparison["baseline_passed"], comparison["baseline_valid"])
-    after = _rate(comparison["passed"], comparison["valid"])
-    changed = ", prompt changed" if comparison["prompt_changed"] else ""
-    return f"{before} → {after}, p={comparison['p_value']:.3g}{changed}"
 
 
 def headline(report: Mapping[str, Any]) -> str:
@@ -99,7 +89,7 @@ def markdown(report: Mapping[str, Any]) -> str:
             ICONS.get(row["verdict"], ""),
             f"`{_cell(row['test'])}`",
             _cell(row["model"]),
-            _rate(row["passed"], valid) + (f", {row['errors']} errors" if row["errors"] else ""),
+            rate_text(row["passed"], valid) + (f", {row['errors']} err" if row["errors"] else ""),
             f"{lo:.0%}-{hi:.0%}" if valid else "-",
             need,
             row["verdict"],
@@ -118,7 +108,7 @@ def markdown(report: Mapping[str, Any]) -> str:
         regressions = [r for r in baseline["rows"] if r["regressed"]]
         changed = [r for r in baseline["rows"] if r["prompt_changed"]]
         lines += [f"**Regressions ({len(regressions)})**", ""]
-        lines += [f"- `{_cell(r['test'])}` [{r['model']}]: {_drop(r)}" for r in regressions]
+        lines += [f"- `{_cell(r['test'])}` [{r['model']}]: {change(r, '→')}" for r in regressions]
         lines += ["- none"] if not regressions else []
         lines += ["", f"**Changed prompts ({len(changed)})**", ""]
         lines += [f"- `{_cell(r['test'])}` [{r['model']}]" for r in changed] or ["- none"]

@@ -182,9 +182,12 @@ def test_significant_drop_fails_although_the_threshold_passes(
         [
             "*test_answer*PASSED*",
             "baseline base.json: 1 regressions, 0 changed prompts, 0 new, 0 gone",
-            "REGRESSED test_suite.py::test_answer [[]m[]]: 20/20 (100%) -> */* (5?%), Fisher*",
+            "REGRESSED test_suite.py::test_answer [[]m[]]: 20/20 (100%) -> */* (5?%), p=0.00*",
             "*FAILED test_suite.py::test_answer[[]m[]] - Failed: llmeval: regression vs*",
         ]
+    )
+    result.stdout.fnmatch_lines(
+        ["llmeval: regression vs baseline: 20/20 (100%) -> */* (5?%), p=0.00* <= 0.05 (Fisher*"]
     )
     doc = report(suite.path / "r.json")
     assert doc["tests"][0]["verdict"] == "passed" and doc["tests"][0]["run"] >= 10
