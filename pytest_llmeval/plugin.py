@@ -519,12 +519,14 @@ def _sample(pyfuncitem: pytest.Function, model: str) -> None:
         base_valid = base["passed"] + base["failed"]
         least = min_valid_samples(plan.samples)
         stop = gate(base["passed"], base_valid, 1.0 - plan.confidence, least)
+    ordered = runtime.cache is not None  # reruns must ask for the samples the cache holds
+    width = settings.concurrency
     if inspect.iscoroutinefunction(function):
         sampled = runtime.run(
-            run_async(plan, lambda: function(**kwargs), settings.concurrency, classifier, stop)
+            run_async(plan, lambda: function(**kwargs), width, classifier, stop, ordered)
         )
     else:
-        sampled = run_sync(plan, lambda: function(**kwargs), settings.concurrency, classifier, stop)
+        sampled = run_sync(plan, lambda: function(**kwargs), width, classifier, stop, ordered)
     message = _message(sampled, pyfuncitem, runtime.pool.redact)
     result = sampled_result(
         pyfuncitem.nodeid, test, settings.model(model).to_dict(), sampled, message

@@ -289,3 +289,30 @@ def test_no_secret_reaches_the_cache(
     assert entries(suite.path) == 6
     assert secret.encode() not in stored and b"GATEWAY_KEY" not in stored
     assert b"the key is ***" in stored
+
+
+def test_replay_of_an_early_stopped_test_needs_only_cached_samples(
+    suite: pytest.Pytester, gateway: FakeGateway, plugin_args: list[str]
+) -> None:
+    gateway.add_model("m", Cycle(["FAIL", "PASS", "PASS", "PASS"]))
+    gateway.latency_s = 0.02
+    suite.makepyfile(
+        test_suite="""
+import pytest
+
+@pytest.mark.llmeval(pass_rate=0.5, samples=40)
+def test_answer(llm):
+    assert "PASS" in llm.chat("Say PASS").text
+"""
+    )
+    args = ["--llm-models=m", "--llm-concurrency=4", *plugin_args]
+    suite.runpytest(*args, "--llm-cache=readwrite", "--llm-report=live.json")
+    live = only_row(suite.path / "live.json")
+    assert live["stop_reason"] == "settled" and live["run"] < 40
+    gateway.latency_s = 0.0
+    suite.runpytest(*args, "--llm-cache=replay", "--llm-report=cached.json").assert_outcomes(
+        passed=1
+    )
+    cached = only_row(suite.path / "cached.json")
+    assert [s["index"] for s in cached["samples"]] == [s["index"] for s in live["samples"]]
+    assert cached["errors"] == 0 and gateway.request_count() == live["run"]
