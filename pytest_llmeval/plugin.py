@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import traceback
 import warnings
-from collections.abc import Callable, Coroutine, Generator, Iterator
+from collections.abc import Callable, Coroutine, Generator, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -65,6 +65,7 @@ SETTINGS = pytest.StashKey[Settings]()
 SERVERS = pytest.StashKey[list["LocalServer"]]()
 BUDGET = pytest.StashKey[Budget]()
 BASELINE = pytest.StashKey[dict[str, Any]]()
+BASELINE_ROWS = pytest.StashKey[dict[tuple[str, str], Mapping[str, Any]]]()
 RUNTIME = pytest.StashKey["Runtime"]()
 RESULT = pytest.StashKey[Result]()
 NO_MODELS = (
@@ -218,6 +219,7 @@ def pytest_configure(config: pytest.Config) -> None:
     baseline = _baseline(config)
     if baseline is not None:
         config.stash[BASELINE] = baseline
+        config.stash[BASELINE_ROWS] = baseline_index(baseline)
     config.pluginmanager.register(Sampler(), "llmeval-sampler")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(config), "llmeval-xdist")
@@ -512,10 +514,9 @@ def _sample(pyfuncitem: pytest.Function, model: str) -> None:
         cause=cause,
     )
     test = _test_name(pyfuncitem, model)
-    baseline = config.stash.get(BASELINE, None)
-    base = None if baseline is None else baseline_index(baseline).get((test, model))
+    base = config.stash.get(BASELINE_ROWS, {}).get((test, model))
     stop = None
-    if base is not None:
+    if base is not None:  # sample until the regression verdict is settled too
         base_valid = base["passed"] + base["failed"]
         least = min_valid_samples(plan.samples)
         stop = gate(base["passed"], base_valid, 1.0 - plan.confidence, least)
@@ -654,6 +655,7 @@ class Reporter:
         self.started: dict[str, dict[str, Any]] = {}
         self.models: dict[str, dict[str, Any]] = {}
         self._report: dict[str, Any] | None = None
+        self.baseline_written = False
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = report.__dict__.get(KEY)
@@ -700,9 +702,14 @@ class Reporter:
         ):
             if option(name):
                 write(self.report(), Path(option(name)))
-        if option("llm_update_baseline"):
+        # An interrupted run or one without LLM results never replaces a baseline.
+        if option("llm_update_baseline") and self.results and session.exitstatus in (
+            pytest.ExitCode.OK,
+            pytest.ExitCode.TESTS_FAILED,
+        ):
             fresh = {k: v for k, v in self.report().items() if k != "baseline"}
             write_report(fresh, Path(option("llm_baseline")))
+            self.baseline_written = True
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.results:
@@ -722,6 +729,7 @@ class Reporter:
             if self.config.getoption(name):
                 terminalreporter.write_line(f"llmeval {kind}: {self.config.getoption(name)}")
         if self.config.getoption("llm_update_baseline"):
+            done = "updated" if self.baseline_written else "NOT updated (run interrupted)"
             terminalreporter.write_line(
-                f"llmeval baseline updated: {self.config.getoption('llm_baseline')}"
+                f"llmeval baseline {done}: {self.config.getoption('llm_baseline')}"
             )

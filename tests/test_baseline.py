@@ -280,3 +280,17 @@ def test_baseline_mistakes_are_usage_errors(
     result = suite.runpytest("--llm-models=m", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
+
+
+def test_an_interrupted_run_keeps_the_old_baseline(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> None:
+    make_baseline(suite, gateway, ["PASS"])
+    before = (suite.path / "base.json").read_text()
+    gateway.add_model("m", "FAIL")
+    stop = "\ndef test_zz_stop():\n    pytest.exit('stopped')\n"
+    suite.makepyfile(test_suite=suite_file(1.0, "observed") + stop)
+    result = suite.runpytest("--llm-models=m", "--llm-baseline=base.json", "--llm-update-baseline")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["llmeval baseline NOT updated (run interrupted): base.json"])
+    assert (suite.path / "base.json").read_text() == before
