@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import random
@@ -359,7 +360,9 @@ class _Request:
     def _elapsed(self) -> float:
         return time.perf_counter() - self.started if self.started else 0.0
 
-    def _fingerprint(self) -> str:
+    @functools.cached_property
+    def prompt_fingerprint(self) -> str:
+        """The prompt fingerprint: endpoint, model id, messages and parameters (no sample)."""
         payload = self.body.get("messages", self.body.get("prompt"))
         params = {k: v for k, v in self.body.items() if k not in ("messages", "prompt", "model")}
         return fingerprint(self.endpoint, self.llm.model.model_id, payload, params)
@@ -374,16 +377,17 @@ class _Request:
         model_id = self.llm.model.model_id
         sample = None
         if trace is not None:
-            sample = [trace.index, trace.occurrence(f"{self._fingerprint()}:{stream}")]
+            sample = [trace.index, trace.occurrence(f"{self.prompt_fingerprint}:{stream}")]
         self.key = cache_key(self.endpoint, model_id, self.body, stream, sample)
         entry = cache.get(self.key) if cache.reads else None
         if entry is not None:
             return self._replayed(entry)
         if cache.replay:
             index = "" if trace is None else f" sample {trace.index}"
+            model, prompt = self.llm.model.name, self.prompt_fingerprint
             exc = CacheMiss(
                 f"--llm-cache=replay: no cached answer for {self.llm.test or 'this call'}{index} "
-                f"(model {self.llm.model.name!r}, prompt {self._fingerprint()}) in {cache.path}; "
+                f"(model {model!r}, prompt {prompt}) in {cache.path}; "
                 "record it with --llm-cache=readwrite"
             )
             self._record(None, error=exc)
@@ -430,7 +434,7 @@ class _Request:
             "raw": None if raw is None else raw.model_dump(mode="json"),
         }
         text = self.pool.redact(json.dumps(entry, sort_keys=True, default=str))
-        cache.put(self.key, self.llm.model.model_id, self.endpoint, self._fingerprint(), text)
+        cache.put(self.key, self.llm.model.model_id, self.endpoint, self.prompt_fingerprint, text)
 
     def stream_body(self) -> dict[str, Any]:
         return {"stream_options": {"include_usage": True}, **self.body, "stream": True}
@@ -543,7 +547,7 @@ class _Request:
         trace.add(
             CallRecord(
                 endpoint=self.endpoint,
-                fingerprint=self._fingerprint(),
+                fingerprint=self.prompt_fingerprint,
                 latency_s=latency if latency is not None else self._elapsed(),
                 input_tokens=usage.prompt_tokens if usage else 0,
                 output_tokens=usage.completion_tokens if usage else 0,
