@@ -2,8 +2,9 @@
 (and, with a baseline gate, once the gate's verdict cannot change either).
 
 Ordered sampling (used with the response cache) judges only the completed prefix of samples
-and starts sample i only once samples 0..i-width are done, so which samples run depends on
-their outcomes alone, not on timing: a cached rerun asks for exactly the samples it cached."""
+and starts sample i only if the verdict on samples 0..i-width was still open, so which samples
+run depends on their outcomes alone, not on timing: a cached rerun asks for exactly the samples
+the first run cached."""
 
 from __future__ import annotations
 
@@ -107,10 +108,6 @@ class _Tally:
     def __post_init__(self) -> None:
         p = self.plan
         self.table = thresholds(p.samples, p.pass_rate, p.confidence, cast(Mode, p.mode))
-
-    @property
-    def stopped(self) -> bool:
-        return self.done or self.control is not None
 
     def may_launch(self, launched: int, width: int) -> bool:
         """Start sample `launched` now? Ordered: sample i runs iff i < width or the verdict
