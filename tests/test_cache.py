@@ -7,8 +7,7 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -246,21 +245,22 @@ def test_concurrent_writers_lose_nothing(suite: pytest.Pytester, gateway: FakeGa
     assert gateway.request_count() == 60
 
 
-def test_killed_run_leaves_a_usable_cache(suite: pytest.Pytester, gateway: FakeGateway) -> None:
+def test_killed_run_leaves_a_usable_cache(
+    suite: pytest.Pytester, gateway: FakeGateway, start_pytest: Callable[..., Any]
+) -> None:
     gateway.add_model("m", "PASS")
     gateway.latency_s = 0.05
     suite.makepyfile(test_suite=MANY_TESTS)
-    command = [sys.executable, "-m", "pytest", "--llm-models=m", "-p", "no:cacheprovider"]
-    proc = subprocess.Popen(
-        [*command, "-n", "2", "--llm-cache=readwrite"],
-        cwd=suite.path,
+    proc = start_pytest(
+        "--llm-models=m",
+        "-n",
+        "2",
+        "--llm-cache=readwrite",
+        requests=20,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
-    while gateway.request_count() < 20 and time.monotonic() < deadline:
-        time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)  # the controller and both workers, mid-write
     proc.wait(timeout=30)
     stored = entries(suite.path)
