@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import html as htmllib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .baseline import change, rate_text
 from .stats import clopper_pearson
 
 ICONS = {"passed": "✅", "failed": "❌", "error": "⚠️"}
+COMMENT_LIMIT = 65_000  # GitHub refuses PR comments over 65,536 characters
+_TRUNCATED = "\n\n(truncated to fit; the JSON and HTML reports have everything)\n"
 
 
 def _key(row: Mapping[str, Any]) -> tuple[str, str]:
@@ -70,8 +72,32 @@ def _spend(report: Mapping[str, Any]) -> tuple[float | None, float | None]:
     return (sum(costs) if costs else None), (sum(s for s in saved if s) if saved else None)
 
 
-def markdown(report: Mapping[str, Any]) -> str:
-    """GitHub-flavoured Markdown for `$GITHUB_STEP_SUMMARY` or a PR comment."""
+def markdown(report: Mapping[str, Any], limit: int = COMMENT_LIMIT) -> str:
+    """GitHub-flavoured Markdown for `$GITHUB_STEP_SUMMARY` or a PR comment.
+
+    Longer than `limit` characters (a PR comment holds 65,536), the table keeps only the rows
+    that need attention: not passed, regressed or with a changed prompt.
+    """
+    text = _markdown(report, report["tests"])
+    if len(text) <= limit:
+        return text
+    versus = _comparisons(report)
+    notable = [r for r in report["tests"] if _notable(r, versus.get(_key(r)))]
+    text = _markdown(report, notable, len(report["tests"]) - len(notable))
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - len(_TRUNCATED)].rsplit("\n", 1)[0]
+    return cut + _TRUNCATED
+
+
+def _notable(row: Mapping[str, Any], comparison: Mapping[str, Any] | None) -> bool:
+    changed = comparison is not None and (comparison["regressed"] or comparison["prompt_changed"])
+    return row["verdict"] != "passed" or changed
+
+
+def _markdown(
+    report: Mapping[str, Any], tests: Sequence[Mapping[str, Any]], left_out: int = 0
+) -> str:
     versus = _comparisons(report)
     has_baseline = bool(report.get("baseline"))
     lines = ["## pytest-llmeval", "", headline(report), ""]
@@ -79,7 +105,7 @@ def markdown(report: Mapping[str, Any]) -> str:
     header += ["vs baseline"] if has_baseline else []
     header += ["p50 s", "cost", "cached"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in report["tests"]:
+    for row in tests:
         lo, hi = row["ci"]
         valid = row["passed"] + row["failed"]
         metrics = row["metrics"]
@@ -102,6 +128,12 @@ def markdown(report: Mapping[str, Any]) -> str:
             f"{metrics.get('cached_samples', 0)}/{row['run']}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    if left_out:
+        lines += [
+            "",
+            f"{left_out} passing rows with unchanged prompts are left out to fit; the "
+            "JSON and HTML reports have every row.",
+        ]
     baseline = report.get("baseline")
     if baseline:
         lines += ["", f"### Baseline `{_cell(str(baseline['source']))}`", ""]
