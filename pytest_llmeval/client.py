@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import random
@@ -14,6 +15,7 @@ from typing import Any, NoReturn
 import openai
 
 from .budget import Budget, BudgetExhausted
+from .cache import CacheMiss, ResponseCache, cache_key
 from .completion import Completion, ToolCall, Usage
 from .config import ModelSettings, Settings
 from .limits import ModelLimiter, Permit
@@ -48,6 +50,7 @@ CALL_ERRORS: tuple[type[BaseException], ...] = (
     LLMError,
     BudgetExhausted,
     StreamCutError,
+    CacheMiss,
 )
 
 
@@ -66,9 +69,14 @@ class ClientPool:
     """Per-process SDK clients and concurrency limits, shared by every test of a worker."""
 
     def __init__(
-        self, settings: Settings, env: Mapping[str, str], budget: Budget | None = None
+        self,
+        settings: Settings,
+        env: Mapping[str, str],
+        budget: Budget | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.settings = settings
+        self.cache = cache
         self._env = env
         self._lock = threading.Lock()
         self._sync: dict[tuple[str | None, str], openai.OpenAI] = {}
@@ -160,8 +168,15 @@ class LLM:
     timeouts and dropped connections (honouring Retry-After), and is recorded for the report.
     """
 
-    def __init__(self, model: ModelSettings, pool: ClientPool, base_url: str | None = None) -> None:
+    def __init__(
+        self,
+        model: ModelSettings,
+        pool: ClientPool,
+        base_url: str | None = None,
+        test: str | None = None,
+    ) -> None:
         self.model = model
+        self.test = test
         self._pool = pool
         self._base_url = model.base_url or base_url
         self._key_env = pool.settings.key_env(model)
@@ -235,6 +250,9 @@ class LLM:
                 pass
             assert text_stream.completion is not None
             return text_stream.completion
+        hit = request.lookup(stream=False)
+        if hit is not None:
+            return hit
         send = _create(self.client, request.endpoint)
         while True:
             permit = request.begin()
@@ -253,6 +271,9 @@ class LLM:
                 pass
             assert text_stream.completion is not None
             return text_stream.completion
+        hit = request.lookup(stream=False)
+        if hit is not None:
+            return hit
         send = _create(self.aclient, request.endpoint)
         while True:
             permit = await request.abegin()
@@ -265,6 +286,10 @@ class LLM:
             return request.succeeded(permit, response)
 
     def _stream(self, request: _Request) -> Generator[str | Completion, None, None]:
+        hit = request.lookup(stream=True)
+        if hit is not None:
+            yield from _replay_stream(hit)
+            return
         send = _create(self.client, request.endpoint)
         body = request.stream_body()
         while True:
@@ -288,6 +313,11 @@ class LLM:
             return
 
     async def _astream(self, request: _Request) -> AsyncGenerator[str | Completion, None]:
+        hit = request.lookup(stream=True)
+        if hit is not None:
+            for item in _replay_stream(hit):
+                yield item
+            return
         send = _create(self.aclient, request.endpoint)
         body = request.stream_body()
         while True:
@@ -325,9 +355,86 @@ class _Request:
         self.attempt = 0
         self.causes: list[str] = []
         self.started = 0.0
+        self.key: str | None = None
 
     def _elapsed(self) -> float:
         return time.perf_counter() - self.started if self.started else 0.0
+
+    @functools.cached_property
+    def prompt_fingerprint(self) -> str:
+        """The prompt fingerprint: endpoint, model id, messages and parameters (no sample)."""
+        payload = self.body.get("messages", self.body.get("prompt"))
+        params = {k: v for k, v in self.body.items() if k not in ("messages", "prompt", "model")}
+        return fingerprint(self.endpoint, self.llm.model.model_id, payload, params)
+
+    def lookup(self, stream: bool) -> Completion | None:
+        """The cached answer when the cache is read (no request, no budget); None on a miss,
+        except under replay, where a miss is an error naming the test."""
+        cache = self.pool.cache
+        if cache is None or not (cache.reads or cache.writes):
+            return None
+        trace = current_trace()
+        model_id = self.llm.model.model_id
+        sample = None
+        if trace is not None:
+            sample = [trace.index, trace.occurrence(f"{self.prompt_fingerprint}:{stream}")]
+        self.key = cache_key(self.endpoint, model_id, self.body, stream, sample)
+        entry = cache.get(self.key) if cache.reads else None
+        if entry is not None:
+            return self._replayed(entry)
+        if cache.replay:
+            index = "" if trace is None else f" sample {trace.index}"
+            model, prompt = self.llm.model.name, self.prompt_fingerprint
+            exc = CacheMiss(
+                f"--llm-cache=replay: no cached answer for {self.llm.test or 'this call'}{index} "
+                f"(model {model!r}, prompt {prompt}) in {cache.path}; "
+                "record it with --llm-cache=readwrite"
+            )
+            self._record(None, error=exc)
+            raise exc
+        return None
+
+    def _replayed(self, entry: Mapping[str, Any]) -> Completion:
+        usage = Usage(**entry["usage"])
+        model = self.llm.model
+        saved = model.cost_usd(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+        latency, ttft = float(entry["latency_s"]), entry["ttft_s"]
+        self._record(usage, latency=latency, ttft=ttft, cached=True, saved=saved)
+        raw = entry["raw"]
+        if raw is not None:
+            raw = _response_type(self.endpoint).model_validate(raw)
+        return Completion(
+            text=entry["text"],
+            model=model.name,
+            usage=usage,
+            latency_s=latency,
+            cost_usd=None if saved is None else 0.0,
+            finish_reason=entry["finish_reason"],
+            tool_calls=tuple(ToolCall(**call) for call in entry["tool_calls"]),
+            ttft_s=ttft,
+            usage_estimated=entry["usage_estimated"],
+            raw=raw,
+            cached=True,
+        )
+
+    def _store(self, completion: Completion) -> None:
+        """Keep a successful answer for later runs; never the request, its headers or key."""
+        cache = self.pool.cache
+        if cache is None or not cache.writes or self.key is None:
+            return
+        raw = completion.raw
+        entry = {
+            "text": completion.text,
+            "tool_calls": [call.__dict__ for call in completion.tool_calls],
+            "usage": completion.usage.__dict__,
+            "finish_reason": completion.finish_reason,
+            "latency_s": completion.latency_s,
+            "ttft_s": completion.ttft_s,
+            "usage_estimated": completion.usage_estimated,
+            "raw": None if raw is None else raw.model_dump(mode="json"),
+        }
+        text = self.pool.redact(json.dumps(entry, sort_keys=True, default=str))
+        cache.put(self.key, self.llm.model.model_id, self.endpoint, self.prompt_fingerprint, text)
 
     def stream_body(self) -> dict[str, Any]:
         return {"stream_options": {"include_usage": True}, **self.body, "stream": True}
@@ -407,7 +514,7 @@ class _Request:
             self.pool.budget.charge(cost)  # before the slot frees, so the next request sees it
         permit.release(tokens=usage.total_tokens)
         self._record(usage, latency=latency, cost=cost, ttft=ttft)
-        return Completion(
+        completion = Completion(
             text=text,
             model=model.name,
             usage=usage,
@@ -420,6 +527,8 @@ class _Request:
             attempts=self.attempt + 1,
             raw=raw,
         )
+        self._store(completion)
+        return completion
 
     def _record(
         self,
@@ -429,16 +538,16 @@ class _Request:
         cost: float | None = None,
         ttft: float | None = None,
         error: BaseException | None = None,
+        cached: bool = False,
+        saved: float | None = None,
     ) -> None:
         trace = current_trace()
         if trace is None:
             return
-        payload = self.body.get("messages", self.body.get("prompt"))
-        params = {k: v for k, v in self.body.items() if k not in ("messages", "prompt", "model")}
         trace.add(
             CallRecord(
                 endpoint=self.endpoint,
-                fingerprint=fingerprint(self.endpoint, self.llm.model.model_id, payload, params),
+                fingerprint=self.prompt_fingerprint,
                 latency_s=latency if latency is not None else self._elapsed(),
                 input_tokens=usage.prompt_tokens if usage else 0,
                 output_tokens=usage.completion_tokens if usage else 0,
@@ -448,6 +557,8 @@ class _Request:
                 ttft_s=ttft,
                 attempts=self.attempt + 1,
                 retry_causes=tuple(self.causes),
+                cached=cached,
+                saved_usd=saved,
             )
         )
 
@@ -493,6 +604,18 @@ def _reraise(exc: BaseException) -> NoReturn:
     if isinstance(exc, CALL_ERRORS) or not isinstance(exc, Exception):
         raise exc
     raise BadResponseError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _response_type(endpoint: str) -> Any:
+    """The SDK response model for an endpoint, to rebuild `raw` from a cached answer."""
+    return openai.types.chat.ChatCompletion if endpoint == "chat" else openai.types.Completion
+
+
+def _replay_stream(completion: Completion) -> Iterator[str | Completion]:
+    """A cached answer to a streamed call: its text as one delta, then the Completion."""
+    if completion.text:
+        yield completion.text
+    yield completion
 
 
 def _create(client: Any, endpoint: str) -> Any:

@@ -32,7 +32,7 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class Completion:
-    """One model answer; `raw` is the untouched `openai` response object."""
+    """One model answer; `raw` is the `openai` response object (rebuilt when `cached`)."""
 
     text: str
     model: str
@@ -44,6 +44,7 @@ class Completion:
     ttft_s: float | None = None
     usage_estimated: bool = False
     attempts: int = 1
+    cached: bool = False
     raw: Any = field(default=None, repr=False, compare=False)
 
     @property

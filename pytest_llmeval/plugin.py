@@ -10,13 +10,25 @@ import shutil
 import tempfile
 import traceback
 import warnings
-from collections.abc import Callable, Coroutine, Generator, Iterator
+from collections.abc import Callable, Coroutine, Generator, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
+from .baseline import (
+    FAIL_ON,
+    BaselineError,
+    compare,
+    compare_row,
+    gate,
+    load_report,
+    regression_message,
+    summary_lines,
+)
+from .baseline import index as baseline_index
 from .budget import Budget
+from .cache import MODES, ResponseCache
 from .config import ConfigError, ModelSettings, Settings, find_config_file, load_settings
 from .marker import (
     UNMARKED,
@@ -27,7 +39,16 @@ from .marker import (
     check_rate_covers,
     parse_marker,
 )
-from .report import Result, broken_result, build_report, sampled_result, table_lines, write_report
+from .render import html, markdown
+from .report import (
+    Result,
+    broken_result,
+    build_report,
+    sampled_result,
+    table_lines,
+    write_report,
+    write_text,
+)
 from .sampling import Classifier, Sampled, run_async, run_sync
 from .sandbox import ISOLATIONS as SANDBOX_ISOLATIONS
 from .sandbox import Limits, Sandbox
@@ -45,6 +66,8 @@ BUDGET_INPUT = "llmeval_budget"
 SETTINGS = pytest.StashKey[Settings]()
 SERVERS = pytest.StashKey[list["LocalServer"]]()
 BUDGET = pytest.StashKey[Budget]()
+BASELINE = pytest.StashKey[dict[str, Any]]()
+BASELINE_ROWS = pytest.StashKey[dict[tuple[str, str], Mapping[str, Any]]]()
 RUNTIME = pytest.StashKey["Runtime"]()
 RESULT = pytest.StashKey[Result]()
 NO_MODELS = (
@@ -62,6 +85,15 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{text!r} must be >= {minimum}")
         return value
+
+    return parse
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(choices)}")
+        return text
 
     return parse
 
@@ -122,6 +154,44 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="how the sandbox fixture isolates generated code: bwrap (default; namespaces, "
         "no network, no host files) or unsafe (a plain subprocess; the report flags it)",
     )
+    group.addoption(
+        "--llm-report-md",
+        metavar="PATH",
+        help="write a GitHub-flavoured Markdown summary (for $GITHUB_STEP_SUMMARY, PR comments)",
+    )
+    group.addoption(
+        "--llm-report-html", metavar="PATH", help="write a self-contained HTML report to PATH"
+    )
+    group.addoption(
+        "--llm-baseline",
+        metavar="PATH",
+        help="compare every test x model with this saved JSON report; significant drops fail",
+    )
+    group.addoption(
+        "--llm-update-baseline",
+        action="store_true",
+        help="write this run's report to the --llm-baseline path (which may not exist yet)",
+    )
+    group.addoption(
+        "--llm-fail-on",
+        type=_choice(FAIL_ON),
+        default="both",
+        metavar="WHAT",
+        help="with a baseline, what fails a test: both (default), regression, threshold",
+    )
+    group.addoption(
+        "--llm-cache",
+        type=_choice(MODES),
+        default="off",
+        metavar="MODE",
+        help="response cache: off (default), read, write, readwrite, replay (a miss is an error)",
+    )
+    group.addoption(
+        "--llm-cache-dir",
+        metavar="DIR",
+        default=".llmeval_cache",
+        help="directory of the response cache (default .llmeval_cache, under the rootdir)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -158,12 +228,41 @@ def pytest_configure(config: pytest.Config) -> None:
     if budget is not None:
         config.stash[BUDGET] = budget
     config.stash[SETTINGS] = settings
-    config.stash[RUNTIME] = Runtime(settings, budget)
+    config.stash[RUNTIME] = Runtime(settings, budget, _cache(config))
+    baseline = _baseline(config)
+    if baseline is not None:
+        config.stash[BASELINE] = baseline
+        config.stash[BASELINE_ROWS] = baseline_index(baseline)
     config.pluginmanager.register(Sampler(), "llmeval-sampler")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(config), "llmeval-xdist")
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(Reporter(config), "llmeval-reporter")
+
+
+def _baseline(config: pytest.Config) -> dict[str, Any] | None:
+    """The saved report to compare with; a missing file is fine only when it is to be written."""
+    path = config.getoption("llm_baseline")
+    update = config.getoption("llm_update_baseline")
+    if path is None:
+        if update:
+            raise pytest.UsageError("--llm-update-baseline needs --llm-baseline=PATH to write")
+        if config.getoption("llm_fail_on") == "regression":
+            raise pytest.UsageError("--llm-fail-on=regression needs --llm-baseline=PATH")
+        return None
+    if update and not Path(path).exists():
+        return None
+    try:
+        return load_report(Path(path))
+    except BaselineError as exc:
+        raise pytest.UsageError(f"--llm-baseline: {exc}") from None
+
+
+def _cache(config: pytest.Config) -> ResponseCache | None:
+    mode = config.getoption("llm_cache")
+    if mode == "off":
+        return None
+    return ResponseCache(config.rootpath / config.getoption("llm_cache_dir"), mode)
 
 
 def _budget(config: pytest.Config, workerinput: dict[str, Any] | None) -> Budget | None:
@@ -238,9 +337,12 @@ class XdistHooks:
 class Runtime:
     """Per-process state: SDK clients and the event loop that runs async test bodies."""
 
-    def __init__(self, settings: Settings, budget: Budget | None = None) -> None:
+    def __init__(
+        self, settings: Settings, budget: Budget | None = None, cache: ResponseCache | None = None
+    ) -> None:
         self.settings = settings
         self.budget = budget
+        self.cache = cache
         self._pool: ClientPool | None = None
         self._runner: asyncio.Runner | None = None
 
@@ -250,7 +352,7 @@ class Runtime:
         if self._pool is None:
             from .client import ClientPool
 
-            self._pool = ClientPool(self.settings, os.environ, self.budget)
+            self._pool = ClientPool(self.settings, os.environ, self.budget, self.cache)
         return self._pool
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -268,6 +370,8 @@ class Runtime:
             self._runner.close()
         if self._pool is not None:
             self._pool.close()
+        if self.cache is not None:
+            self.cache.close()
 
 
 def _spec(node: pytest.Item | pytest.Function) -> EvalSpec:
@@ -353,7 +457,8 @@ def llm(
     from .client import LLM, MissingKeyError
 
     try:
-        return LLM(llm_model, request.config.stash[RUNTIME].pool, llm_gateway_url)
+        pool = request.config.stash[RUNTIME].pool
+        return LLM(llm_model, pool, llm_gateway_url, test=request.node.nodeid)
     except MissingKeyError as exc:
         pytest.fail(str(exc), pytrace=False)
 
@@ -450,22 +555,36 @@ def _sample(pyfuncitem: pytest.Function, model: str) -> None:
         redact=runtime.pool.redact,
         cause=lambda exc: "sandbox" if isinstance(exc, SandboxError) else cause(exc),
     )
+    test = _test_name(pyfuncitem, model)
+    base = config.stash.get(BASELINE_ROWS, {}).get((test, model))
+    stop = None
+    if base is not None:  # sample until the regression verdict is settled too
+        base_valid = base["passed"] + base["failed"]
+        least = min_valid_samples(plan.samples)
+        stop = gate(base["passed"], base_valid, 1.0 - plan.confidence, least)
+    ordered = runtime.cache is not None  # reruns must ask for the samples the cache holds
+    width = settings.concurrency
     if inspect.iscoroutinefunction(function):
         sampled = runtime.run(
-            run_async(plan, lambda: function(**kwargs), settings.concurrency, classifier)
+            run_async(plan, lambda: function(**kwargs), width, classifier, stop, ordered)
         )
     else:
-        sampled = run_sync(plan, lambda: function(**kwargs), settings.concurrency, classifier)
+        sampled = run_sync(plan, lambda: function(**kwargs), width, classifier, stop, ordered)
     message = _message(sampled, pyfuncitem, runtime.pool.redact)
-    pyfuncitem.stash[RESULT] = sampled_result(
-        pyfuncitem.nodeid,
-        _test_name(pyfuncitem, model),
-        settings.model(model).to_dict(),
-        sampled,
-        message,
+    result = sampled_result(
+        pyfuncitem.nodeid, test, settings.model(model).to_dict(), sampled, message
     )
     if subject is not None:
-        pyfuncitem.stash[RESULT]["subject"] = subject
+        result["subject"] = subject
+    pyfuncitem.stash[RESULT] = result
+    fail_on = config.getoption("llm_fail_on")
+    regression = None if base is None else compare_row(base, result)
+    _junit_properties(pyfuncitem, result, regression)
+    if regression is not None and regression["regressed"] and fail_on != "threshold":
+        result["message"] = "\n".join(filter(None, [regression_message(regression), message]))
+        pytest.fail(result["message"], pytrace=False)
+    if base is not None and fail_on == "regression" and sampled.verdict == "failed":
+        return  # the threshold is reported, but only regressions fail under this gate
     first = sampled.first_failure or sampled.first_error
     if sampled.verdict != "passed":
         if not plan.marked and first is not None:
@@ -481,6 +600,31 @@ def _subject(item: pytest.Function) -> str | None:
     if len(marker.args) != 1 or not isinstance(marker.args[0], str):
         pytest.fail(f"{item.nodeid}: llmeval_subject takes one string, the subject", pytrace=False)
     return str(marker.args[0])
+
+
+def _junit_properties(
+    item: pytest.Function, result: Result, regression: dict[str, Any] | None
+) -> None:
+    """Pass rate, interval, samples and verdict as `--junitxml` properties of the test case."""
+    lo, hi = result["ci"]
+    valid = result["passed"] + result["failed"]
+    rate = result["passed"] / valid if valid else None
+    item.user_properties.extend(
+        [
+            ("llmeval_pass_rate", "" if rate is None else f"{rate:.4f}"),
+            ("llmeval_ci", f"{lo:.4f}-{hi:.4f}"),
+            ("llmeval_samples", f"{valid}/{len(result['samples'])}"),
+            ("llmeval_verdict", result["verdict"]),
+        ]
+    )
+    if regression is not None:
+        item.user_properties.extend(
+            [
+                ("llmeval_regression_p", f"{regression['p_value']:.4g}"),
+                ("llmeval_regressed", str(regression["regressed"]).lower()),
+                ("llmeval_prompt_changed", str(regression["prompt_changed"]).lower()),
+            ]
+        )
 
 
 def _describe(exc: BaseException, item: pytest.Function, redact: Callable[[str], str]) -> str:
@@ -565,6 +709,7 @@ class Reporter:
         self.started: dict[str, dict[str, Any]] = {}
         self.models: dict[str, dict[str, Any]] = {}
         self._report: dict[str, Any] | None = None
+        self.baseline_written = False
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = report.__dict__.get(KEY)
@@ -593,21 +738,52 @@ class Reporter:
         if self._report is None:
             budget = self.config.stash.get(BUDGET, None)
             spend = None if budget is None else (budget.limit_usd, budget.spent())
-            self._report = build_report(self.results.values(), self.models, spend)
+            report = build_report(self.results.values(), self.models, spend)
+            baseline = self.config.stash.get(BASELINE, None)
+            if baseline is not None:
+                source = self.config.getoption("llm_baseline")
+                report["baseline"] = compare(report, baseline, source)
+            self._report = report
         return self._report
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        path = self.config.getoption("llm_report")
-        if path:
-            write_report(self.report(), Path(path))
+        option = self.config.getoption
+        for name, write in (
+            ("llm_report", write_report),
+            ("llm_report_md", lambda report, path: write_text(path, markdown(report))),
+            ("llm_report_html", lambda report, path: write_text(path, html(report))),
+        ):
+            if option(name):
+                write(self.report(), Path(option(name)))
+        # An interrupted run or one without LLM results never replaces a baseline.
+        if option("llm_update_baseline") and self.results and session.exitstatus in (
+            pytest.ExitCode.OK,
+            pytest.ExitCode.TESTS_FAILED,
+        ):
+            fresh = {k: v for k, v in self.report().items() if k != "baseline"}
+            write_report(fresh, Path(option("llm_baseline")))
+            self.baseline_written = True
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.results:
             return
         terminalreporter.section("llmeval")
-        for line in table_lines(self.report()):
+        report = self.report()
+        for line in table_lines(report):
             terminalreporter.write_line(line)
-        path = self.config.getoption("llm_report")
-        if path:
-            terminalreporter.write_line(f"llmeval JSON report: {path}")
+        if "baseline" in report:
+            for line in summary_lines(report["baseline"]):
+                terminalreporter.write_line(line)
+        for name, kind in (
+            ("llm_report", "JSON report"),
+            ("llm_report_md", "Markdown report"),
+            ("llm_report_html", "HTML report"),
+        ):
+            if self.config.getoption(name):
+                terminalreporter.write_line(f"llmeval {kind}: {self.config.getoption(name)}")
+        if self.config.getoption("llm_update_baseline"):
+            done = "updated" if self.baseline_written else "NOT updated (run interrupted)"
+            terminalreporter.write_line(
+                f"llmeval baseline {done}: {self.config.getoption('llm_baseline')}"
+            )

@@ -25,6 +25,8 @@ class CallRecord:
     ttft_s: float | None = None
     attempts: int = 1
     retry_causes: tuple[str, ...] = ()
+    cached: bool = False
+    saved_usd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,12 @@ class TurnCheck:
 class SampleTrace:
     """Calls made by one running sample; filled from whatever thread or task the sample uses."""
 
+    index: int | None = None
     calls: list[CallRecord] = field(default_factory=list)
     sandbox: list[dict[str, Any]] = field(default_factory=list)
     turns: list[TurnCheck] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _seen: dict[str, int] = field(default_factory=dict, repr=False)
 
     def add(self, call: CallRecord) -> None:
         with self._lock:
@@ -63,6 +67,13 @@ class SampleTrace:
     def add_turn(self, check: TurnCheck) -> None:
         with self._lock:
             self.turns.append(check)
+
+    def occurrence(self, request: str) -> int:
+        """How many identical requests this sample made before this one (0 for the first)."""
+        with self._lock:
+            count = self._seen.get(request, 0)
+            self._seen[request] = count + 1
+            return count
 
 
 _current: ContextVar[SampleTrace | None] = ContextVar("llmeval_sample_trace", default=None)
@@ -100,6 +111,7 @@ class SampleRecord:
     def to_dict(self) -> dict[str, Any]:
         costs = [c.cost_usd for c in self.calls if c.cost_usd is not None]
         ttfts = [c.ttft_s for c in self.calls if c.ttft_s is not None]
+        saved = [c.saved_usd for c in self.calls if c.saved_usd is not None]
         record = {
             "index": self.index,
             "outcome": self.outcome,
@@ -113,6 +125,8 @@ class SampleRecord:
             "input_tokens": sum(c.input_tokens for c in self.calls),
             "output_tokens": sum(c.output_tokens for c in self.calls),
             "cost_usd": sum(costs) if costs else None,
+            "cached": bool(self.calls) and all(c.cached for c in self.calls),
+            "saved_usd": sum(saved) if saved else None,
             "fingerprints": sorted({c.fingerprint for c in self.calls}),
             "calls": [dict(c.__dict__, retry_causes=list(c.retry_causes)) for c in self.calls],
             "sandbox": list(self.sandbox),

@@ -75,6 +75,7 @@ def sample_metrics(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     latencies = sorted(s["latency_s"] for s in samples if s["calls"])
     ttfts = sorted(s["ttft_s"] for s in samples if s.get("ttft_s") is not None)
     costs = [s["cost_usd"] for s in samples if s["cost_usd"] is not None]
+    saved = [s["saved_usd"] for s in samples if s.get("saved_usd") is not None]
     output = sum(s["output_tokens"] for s in samples)
     generating = sum(s["latency_s"] - (s.get("ttft_s") or 0.0) for s in samples if s["calls"])
     causes = Counter(s.get("cause") or s["error_type"] for s in samples if s["outcome"] == "error")
@@ -86,6 +87,8 @@ def sample_metrics(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "input_tokens": sum(s["input_tokens"] for s in samples),
         "output_tokens": output,
         "cost_usd": sum(costs) if costs else None,
+        "saved_usd": sum(saved) if saved else None,
+        "cached_samples": sum(bool(s.get("cached")) for s in samples),
         "calls": sum(len(s["calls"]) for s in samples),
         "retries": sum(s.get("retries", 0) for s in samples),
         "errors_by_cause": dict(sorted(causes.items())),
@@ -187,9 +190,14 @@ def add_dialogues(rows: Iterable[Result]) -> None:
 
 
 def write_report(report: Mapping[str, Any], path: Path) -> None:
+    write_text(path, json.dumps(report, indent=2, sort_keys=False) + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write through a temporary file, so a reader never sees half a report."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
 
 
@@ -242,6 +250,7 @@ def table_lines(report: Mapping[str, Any]) -> list[str]:
                 causes.append(f"errors of {name} by cause: {by_cause} ({t['retries']} retries)")
         lines.extend(_align(model_rows))
         lines.extend(causes)
+        lines.extend(_cache_lines(totals))
     lines.extend(code_lines(report["tests"]))
     budget = report.get("budget")
     if budget:
@@ -377,6 +386,16 @@ def code_lines(tests: Sequence[Mapping[str, Any]]) -> list[str]:
     unsafe = sum(r["code"]["unsafe_runs"] for r in coded)
     if unsafe:
         lines.append(f"WARNING: {unsafe} sandbox runs were NOT isolated (--llm-sandbox=unsafe)")
+    return lines
+
+
+def _cache_lines(totals: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One line per model that had answers from the response cache: samples and money saved."""
+    lines = []
+    for name, t in totals.items():
+        if t["cached_samples"]:
+            saved = "" if t["saved_usd"] is None else f", ${t['saved_usd']:.4f} saved"
+            lines.append(f"cache of {name}: {t['cached_samples']}/{t['samples']} samples{saved}")
     return lines
 
 

@@ -14,6 +14,7 @@ from datetime import UTC
 import openai
 
 from .budget import BudgetExhausted
+from .cache import CacheMiss
 from .streaming import StreamCutError
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
@@ -47,6 +48,8 @@ def cause(exc: BaseException) -> str:
         return cause(exc.__cause__)
     if isinstance(exc, BudgetExhausted):
         return "budget"
+    if isinstance(exc, CacheMiss):
+        return "cache_miss"
     if isinstance(exc, StreamCutError):
         return "stream_cut"
     if isinstance(exc, openai.RateLimitError):

@@ -1,4 +1,10 @@
-"""Run a test body up to N times concurrently, stopping once the verdict cannot change."""
+"""Run a test body up to N times concurrently, stopping once the verdict cannot change
+(and, with a baseline gate, once the gate's verdict cannot change either).
+
+Ordered sampling (used with the response cache) judges only the completed prefix of samples
+and starts sample i only if the verdict on samples 0..i-width was still open, so which samples
+run depends on their outcomes alone, not on timing: a cached rerun asks for exactly the samples
+the first run cached."""
 
 from __future__ import annotations
 
@@ -19,6 +25,9 @@ from .stats import Mode, Verdict, clopper_pearson, final_verdict, settled, thres
 STOP_COMPLETED = "completed"
 STOP_SETTLED = "settled"
 STOP_ERRORS = "errors"
+
+# (passes, valid, remaining) -> True once a second verdict (the baseline gate's) is settled too.
+Gate = Callable[[int, int, int], bool]
 
 
 class BodyError(TypeError):
@@ -83,23 +92,32 @@ class _Tally:
 
     plan: Plan
     classifier: Classifier
+    gate: Gate | None = None
+    ordered: bool = False
     records: list[SampleRecord] = field(default_factory=list)
+    counted: int = 0
+    open_prefix: int = 0
     passes: int = 0
     valid: int = 0
     verdict: Verdict | None = None
+    done: bool = False
     control: BaseException | None = None
     raised: dict[int, BaseException] = field(default_factory=dict)
+    waiting: dict[int, SampleRecord] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         p = self.plan
         self.table = thresholds(p.samples, p.pass_rate, p.confidence, cast(Mode, p.mode))
 
-    @property
-    def stopped(self) -> bool:
-        return self.verdict is not None or self.control is not None
+    def may_launch(self, launched: int, width: int) -> bool:
+        """Start sample `launched` now? Ordered: sample i runs iff i < width or the verdict
+        was still open on the prefix of i - width + 1 samples."""
+        if self.control is not None or launched >= self.plan.samples:
+            return False
+        return launched < self.open_prefix + width if self.ordered else not self.done
 
     def run(self, index: int, body: Callable[[], object]) -> SampleRecord | BaseException:
-        trace = SampleTrace()
+        trace = SampleTrace(index)
         start = time.perf_counter()
         with tracing(trace):
             try:
@@ -118,7 +136,7 @@ class _Tally:
     async def arun(
         self, index: int, body: Callable[[], Awaitable[object]]
     ) -> SampleRecord | BaseException:
-        trace = SampleTrace()
+        trace = SampleTrace(index)
         start = time.perf_counter()
         with tracing(trace):
             try:
@@ -154,11 +172,27 @@ class _Tally:
             self.control = self.control or result
             return
         self.records.append(result)
-        if result.outcome != "error":
+        if not self.ordered:
+            self._count(result)
+            return
+        self.waiting[result.index] = result  # judge prefixes, whatever order samples end in
+        while self.counted in self.waiting:
+            self._count(self.waiting.pop(self.counted))
+            if not self.done:
+                self.open_prefix = self.counted
+
+    def _count(self, record: SampleRecord) -> None:
+        self.counted += 1
+        if record.outcome != "error":
             self.valid += 1
-            self.passes += result.outcome == "passed"
-        remaining = self.plan.samples - len(self.records)
+            self.passes += record.outcome == "passed"
+        remaining = self.plan.samples - self.counted
         self.verdict = settled(self.passes, self.valid, remaining, self.plan.samples, self.table)
+        self.done = self.verdict is not None and (
+            self.verdict == "error"
+            or self.gate is None
+            or self.gate(self.passes, self.valid, remaining)
+        )
 
     def result(self, wall_s: float) -> Sampled:
         if self.control is not None:
@@ -187,16 +221,21 @@ class _Tally:
 
 
 def run_sync(
-    plan: Plan, body: Callable[[], object], concurrency: int, classifier: Classifier
+    plan: Plan,
+    body: Callable[[], object],
+    concurrency: int,
+    classifier: Classifier,
+    gate: Gate | None = None,
+    ordered: bool = False,
 ) -> Sampled:
     """Sample a synchronous body on a thread pool, each sample in its own context copy."""
     start = time.perf_counter()
-    tally = _Tally(plan, classifier)
+    tally = _Tally(plan, classifier, gate, ordered)
     width = max(1, min(concurrency, plan.samples))
     launched = 0
     pending: set[Future[SampleRecord | BaseException]] = set()
     while True:
-        while not tally.stopped and launched < plan.samples and len(pending) < width:
+        while tally.may_launch(launched, width) and len(pending) < width:
             pending.add(_in_thread(tally.run, launched, body))
             launched += 1
         if not pending:
@@ -230,17 +269,22 @@ def _in_thread(
 
 
 async def run_async(
-    plan: Plan, body: Callable[[], Awaitable[object]], concurrency: int, classifier: Classifier
+    plan: Plan,
+    body: Callable[[], Awaitable[object]],
+    concurrency: int,
+    classifier: Classifier,
+    gate: Gate | None = None,
+    ordered: bool = False,
 ) -> Sampled:
     """Sample an async body as concurrent tasks on the running event loop."""
     start = time.perf_counter()
-    tally = _Tally(plan, classifier)
+    tally = _Tally(plan, classifier, gate, ordered)
     width = max(1, min(concurrency, plan.samples))
     launched = 0
     pending: set[asyncio.Task[SampleRecord | BaseException]] = set()
     try:
         while True:
-            while not tally.stopped and launched < plan.samples and len(pending) < width:
+            while tally.may_launch(launched, width) and len(pending) < width:
                 pending.add(asyncio.create_task(tally.arun(launched, body)))
                 launched += 1
             if not pending:

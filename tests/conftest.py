@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -45,3 +49,21 @@ def suite(pytester: pytest.Pytester, gateway: FakeGateway) -> pytest.Pytester:
     """A pytester project whose llmeval.toml points at the fake gateway."""
     pytester.makefile(".toml", llmeval=f'base_url = "{gateway.base_url}"\nretries = 0\n')
     return pytester
+
+
+@pytest.fixture
+def start_pytest(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> Callable[..., subprocess.Popen[str]]:
+    """Start pytest on the suite in a subprocess; return once the gateway has `requests`."""
+
+    def start(*args: str, requests: int, **popen: Any) -> subprocess.Popen[str]:
+        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+        proc = subprocess.Popen(command, cwd=suite.path, text=True, **popen)
+        deadline = time.monotonic() + 60
+        while gateway.request_count() < requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert gateway.request_count() >= requests
+        return proc
+
+    return start

@@ -1,9 +1,10 @@
-"""README's first command: the example suite against the demo models of the fake gateway."""
+"""The examples: README's first command against the demo models, and the CI workflow's options."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,20 @@ def test_all_of_humaneval_runs_against_replayed_canonical_solutions(tmp_path: Pa
     # HumanEval's canonical solutions, which must all pass.
     assert statuses.count("passed") >= 150
     assert set(statuses) <= {"passed", "failed", "syntax_error"}
+
+
+def test_ci_example_uses_only_real_options() -> None:
+    """Every `--llm-*` option the CI example and README name exists in `pytest --help`."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--help", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    offered = set(re.findall(r"--llm-[a-z-]+", proc.stdout))
+    texts = [ROOT / "examples" / "ci" / "llmeval.yml", ROOT / "README.md"]
+    used = {o for path in texts for o in re.findall(r"--llm-[a-z-]+", path.read_text())}
+    assert {"--llm-cache", "--llm-baseline", "--llm-report-md"} <= used
+    assert used <= offered

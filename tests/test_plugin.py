@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -572,7 +571,7 @@ def test_marked(llm):
 
 
 def test_ctrl_c_ends_the_run_while_requests_are_in_flight(
-    suite: pytest.Pytester, gateway: FakeGateway
+    suite: pytest.Pytester, gateway: FakeGateway, start_pytest: Callable[..., Any]
 ) -> None:
     gateway.add_model("m", "PASS")
     gateway.inject(Stall(120), times=8)
@@ -585,16 +584,9 @@ def test_slow(llm):
     llm.chat("x")
 """
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--llm-models=m", "-p", "no:cacheprovider"],
-        cwd=suite.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    proc = start_pytest(
+        "--llm-models=m", requests=8, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    deadline = time.monotonic() + 30
-    while gateway.request_count() < 8 and time.monotonic() < deadline:
-        time.sleep(0.05)
     assert gateway.request_count() == 8
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)  # the stalled requests would hold it for 120 s

@@ -119,3 +119,44 @@ def test_async_engine_runs_tasks_concurrently_and_curtails() -> None:
 
     stopped = asyncio.run(run_async(Plan(1.0, 50, 0.95, "not_worse"), failing, 1, CLASSIFIER))
     assert stopped.verdict == "failed" and len(stopped.records) == 1
+
+
+def by_index(outcomes: str, slow_first: int, delay: float):
+    """A body whose outcome depends on its sample index; the first samples can be slow."""
+    from pytest_llmeval.records import current_trace
+
+    def body() -> None:
+        trace = current_trace()
+        assert trace is not None and trace.index is not None
+        if trace.index < slow_first:
+            time.sleep(delay)
+        if outcomes[trace.index] == "F":
+            raise AssertionError("wrong answer")
+
+    return body
+
+
+def test_ordered_sampling_runs_the_same_samples_whatever_the_timing() -> None:
+    """With the cache on, which samples run depends on outcomes only, so a fast (cached) rerun
+    asks for exactly the samples of the slow first run."""
+    plan = Plan(0.5, 30, 0.95, "observed")
+    outcomes = "FFFF" + "P" * 26
+    slow = run_sync(plan, by_index(outcomes, 4, 0.3), 4, CLASSIFIER, ordered=True)
+    fast = run_sync(plan, by_index(outcomes, 4, 0.0), 4, CLASSIFIER, ordered=True)
+    expected = list(range(22))  # settled on the prefix 0..18; 19..21 were already running
+    assert [r.index for r in slow.records] == [r.index for r in fast.records] == expected
+    assert slow.verdict == fast.verdict == "passed" and slow.stop_reason == STOP_SETTLED
+    unordered = run_sync(plan, by_index(outcomes, 4, 0.3), 4, CLASSIFIER)
+    assert unordered.verdict == "passed"
+
+
+def test_ordered_async_sampling_matches_the_threads() -> None:
+    plan = Plan(0.5, 30, 0.95, "observed")
+    outcomes = "FFFF" + "P" * 26
+
+    async def body() -> None:
+        by_index(outcomes, 0, 0.0)()
+        await asyncio.sleep(0)
+
+    sampled = asyncio.run(run_async(plan, body, 4, CLASSIFIER, ordered=True))
+    assert [r.index for r in sampled.records] == list(range(22))

@@ -1,0 +1,196 @@
+"""Baseline gate: each test x model against a saved report, with Fisher's exact one-sided test."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .report import SCHEMA, VERSION
+
+FAIL_ON = ("both", "regression", "threshold")
+
+
+class BaselineError(ValueError):
+    """The baseline file cannot be used; the message names the file and what is wrong."""
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """A JSON report of this plugin (schema and version checked), as saved by `--llm-report`."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BaselineError(f"{path}: cannot read the report ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BaselineError(f"{path}: not a JSON report ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise BaselineError(f"{path}: not a pytest-llmeval report (schema is not {SCHEMA!r})")
+    if doc.get("version") != VERSION:
+        raise BaselineError(
+            f"{path}: report version {doc.get('version')!r}, this plugin reads {VERSION}"
+        )
+    tests = doc.get("tests")
+    if not isinstance(tests, list) or not all(
+        isinstance(t, dict) and {"test", "model", "passed", "failed"} <= t.keys() for t in tests
+    ):
+        raise BaselineError(f"{path}: 'tests' must be a list of test x model rows")
+    return doc
+
+
+@functools.lru_cache(maxsize=65536)
+def drop_p_value(base_passes: int, base_valid: int, passes: int, valid: int) -> float:
+    """One-sided p-value of Fisher's exact test that the current rate is below the baseline's.
+
+    Conditional on the total number of passes, the current passes are hypergeometric; the
+    p-value is P(X <= passes), summed exactly over integers.
+    """
+    if not (0 <= base_passes <= base_valid and 0 <= passes <= valid):
+        raise ValueError(f"bad counts: {base_passes}/{base_valid} and {passes}/{valid}")
+    total, size = base_passes + passes, base_valid + valid
+    lowest = max(0, valid - (size - total))
+    tail = sum(
+        math.comb(total, x) * math.comb(size - total, valid - x) for x in range(lowest, passes + 1)
+    )
+    return tail / math.comb(size, valid)
+
+
+def regressed(base_passes: int, base_valid: int, passes: int, valid: int, alpha: float) -> bool:
+    """A significant drop at level `alpha` (false alarms <= alpha for any common true rate)."""
+    return drop_p_value(base_passes, base_valid, passes, valid) <= alpha
+
+
+def false_alarm_rate(base_n: int, n: int, rate: float, alpha: float) -> float:
+    """Exact probability that `regressed` fires when both runs have the same true `rate`."""
+    base_pmf = [
+        math.comb(base_n, k) * rate**k * (1 - rate) ** (base_n - k) for k in range(base_n + 1)
+    ]
+    pmf = [math.comb(n, k) * rate**k * (1 - rate) ** (n - k) for k in range(n + 1)]
+    return sum(
+        base_pmf[i] * pmf[j]
+        for i in range(base_n + 1)
+        for j in range(n + 1)
+        if regressed(i, base_n, j, n, alpha)
+    )
+
+
+def gate(
+    base_passes: int, base_valid: int, alpha: float, least: int
+) -> Callable[[int, int, int], bool]:
+    """Stopping rule for the sampler: True once the regression verdict cannot change.
+
+    Completions with fewer than `least` valid samples get no verdict and do not count. For each
+    final valid count the p-value rises with the passes, so the fewest and the most reachable
+    passes bound every completion.
+    """
+
+    def settled(passes: int, valid: int, remaining: int) -> bool:
+        verdicts = {
+            regressed(base_passes, base_valid, final_passes, final, alpha)
+            for final in range(max(valid, least), valid + remaining + 1)
+            for final_passes in (passes, passes + final - valid)
+        }
+        return len(verdicts) <= 1
+
+    return settled
+
+
+def index(report: Mapping[str, Any]) -> dict[tuple[str, str], Mapping[str, Any]]:
+    """Rows of a report by (test, model): the identity that survives model lists and shards."""
+    return {(row["test"], row["model"]): row for row in report["tests"]}
+
+
+def _fingerprints(row: Mapping[str, Any]) -> list[str]:
+    found = row.get("fingerprints")
+    if found is None:
+        found = sorted({f for s in row.get("samples", []) for f in s.get("fingerprints", [])})
+    return list(found)
+
+
+def compare_row(base: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+    """One test x model against its baseline row: rates, p-value, verdict, prompt change."""
+    base_valid = base["passed"] + base["failed"]
+    valid = row["passed"] + row["failed"]
+    alpha = 1.0 - float(row["plan"].get("confidence", 0.95))
+    p_value = drop_p_value(base["passed"], base_valid, row["passed"], valid)
+    old, new = _fingerprints(base), _fingerprints(row)
+    return {
+        "test": row["test"],
+        "model": row["model"],
+        "baseline_passed": base["passed"],
+        "baseline_valid": base_valid,
+        "passed": row["passed"],
+        "valid": valid,
+        "p_value": p_value,
+        "alpha": alpha,
+        "regressed": row.get("verdict") != "error" and p_value <= alpha,
+        "prompt_changed": bool(old and new and old != new),
+    }
+
+
+def compare(report: Mapping[str, Any], baseline: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """The comparison section of a report: every common row, then tests new and gone."""
+    old, new = index(baseline), index(report)
+    rows = [compare_row(old[key], new[key]) for key in sorted(new) if key in old]
+    return {
+        "source": source,
+        "created_at": baseline.get("created_at"),
+        "rows": rows,
+        "regressions": sum(r["regressed"] for r in rows),
+        "changed_prompts": sum(r["prompt_changed"] for r in rows),
+        "new": [_label(key) for key in sorted(new) if key not in old],
+        "gone": [_label(key) for key in sorted(old) if key not in new],
+    }
+
+
+def _label(key: tuple[str, str]) -> str:
+    return f"{key[0]} [{key[1]}]"
+
+
+def change(row: Mapping[str, Any], arrow: str = "->") -> str:
+    """`20/20 (100%) -> 5/10 (50%), p=0.001768` (and whether the prompt changed)."""
+    before = rate_text(row["baseline_passed"], row["baseline_valid"])
+    text = f"{before} {arrow} {rate_text(row['passed'], row['valid'])}, p={row['p_value']:.4g}"
+    return text + (", prompt changed" if row["prompt_changed"] else "")
+
+
+def regression_message(row: Mapping[str, Any]) -> str:
+    """Why a test x model fails the gate, for the pytest failure."""
+    return (
+        f"llmeval: regression vs baseline: {change(row)} <= {row['alpha']:.2g} "
+        "(Fisher exact one-sided)"
+    )
+
+
+def rate_text(passes: int, valid: int) -> str:
+    """`7/10 (70%)`."""
+    return f"{passes}/{valid}" + (f" ({passes / valid:.0%})" if valid else "")
+
+
+def summary_lines(comparison: Mapping[str, Any]) -> list[str]:
+    """Terminal lines: the counts, then each regression, changed prompt, new and gone test."""
+    lines = [
+        f"baseline {comparison['source']}: {comparison['regressions']} regressions, "
+        f"{comparison['changed_prompts']} changed prompts, {len(comparison['new'])} new, "
+        f"{len(comparison['gone'])} gone"
+    ]
+    for row in comparison["rows"]:
+        label = _label((row["test"], row["model"]))
+        if row["regressed"]:
+            lines.append(f"REGRESSED {label}: {change(row)} <= {row['alpha']:.2g}")
+        elif row["prompt_changed"]:
+            lines.append(f"prompt changed: {label}")
+    lines.extend(f"new: {label}" for label in comparison["new"])
+    lines.extend(f"gone: {label}" for label in comparison["gone"])
+    return lines
+
+
+def failing(
+    comparison: Mapping[str, Any], tests: Iterable[Mapping[str, Any]], fail_on: str
+) -> bool:
+    """Whether a (merged) report fails the gate under `--llm-fail-on`."""
+    if fail_on in ("regression", "both") and comparison["regressions"]:
+        return True
+    return fail_on in ("threshold", "both") and any(t["verdict"] != "passed" for t in tests)

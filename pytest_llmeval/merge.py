@@ -1,0 +1,27 @@
+"""CI shards: JSON reports of disjoint parts of a suite become one report, as if run at once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .report import Result, build_report
+
+
+def merge_reports(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Rows of every shard, totals recomputed; a test x model found in two shards is an error."""
+    rows: dict[str, Result] = {}
+    models: dict[str, Mapping[str, Any]] = {}
+    for report in reports:
+        models.update(report["models"])
+        for row in report["tests"]:
+            if row["nodeid"] in rows:
+                raise ValueError(
+                    f"{row['nodeid']} is in more than one shard; shards must not overlap"
+                )
+            rows[row["nodeid"]] = row
+    budgets = [r["budget"] for r in reports if r.get("budget")]
+    budget = None
+    if budgets:
+        budget = (sum(b["limit_usd"] for b in budgets), sum(b["spent_usd"] for b in budgets))
+    return build_report(rows.values(), models, budget)

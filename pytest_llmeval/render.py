@@ -1,0 +1,317 @@
+"""Reports for people: GitHub-flavoured Markdown and one self-contained HTML file, both pure
+functions of the JSON report (the plugin and `python -m pytest_llmeval compare` share them)."""
+
+from __future__ import annotations
+
+import html as htmllib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .baseline import change, rate_text
+from .stats import clopper_pearson
+
+ICONS = {"passed": "✅", "failed": "❌", "error": "⚠️"}
+COMMENT_LIMIT = 65_000  # GitHub refuses PR comments over 65,536 characters
+_TRUNCATED = "\n\n(truncated to fit; the JSON and HTML reports have everything)\n"
+
+
+def _key(row: Mapping[str, Any]) -> tuple[str, str]:
+    return row["test"], row["model"]
+
+
+def _comparisons(report: Mapping[str, Any]) -> dict[tuple[str, str], Mapping[str, Any]]:
+    baseline = report.get("baseline")
+    return {} if not baseline else {_key(r): r for r in baseline["rows"]}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"${value:.4f}"
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _versus(comparison: Mapping[str, Any] | None) -> str:
+    if comparison is None:
+        return "new"
+    text = f"was {rate_text(comparison['baseline_passed'], comparison['baseline_valid'])}, "
+    text += f"p={comparison['p_value']:.3g}"
+    if comparison["regressed"]:
+        text = f"**regressed** {text}"
+    if comparison["prompt_changed"]:
+        text += ", prompt changed"
+    return text
+
+
+def headline(report: Mapping[str, Any]) -> str:
+    """One line: verdict counts, regressions, cost."""
+    tests = report["tests"]
+    counts = {v: sum(t["verdict"] == v for t in tests) for v in ICONS}
+    parts = [f"{counts[v]} {v}" for v in ("passed", "failed")] + [f"{counts['error']} errors"]
+    baseline = report.get("baseline")
+    if baseline:
+        parts.append(f"{baseline['regressions']} regressions")
+        parts.append(f"{baseline['changed_prompts']} changed prompts")
+    spent, saved = _spend(report)
+    parts.append(f"spent {_money(spent)}")
+    if saved:
+        parts.append(f"saved {_money(saved)} by the cache")
+    return ", ".join(parts)
+
+
+def _spend(report: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    totals = report["totals"].values()
+    costs = [t["cost_usd"] for t in totals if t["cost_usd"] is not None]
+    saved = [t.get("saved_usd") for t in totals if t.get("saved_usd") is not None]
+    return (sum(costs) if costs else None), (sum(s for s in saved if s) if saved else None)
+
+
+def markdown(report: Mapping[str, Any], limit: int = COMMENT_LIMIT) -> str:
+    """GitHub-flavoured Markdown for `$GITHUB_STEP_SUMMARY` or a PR comment.
+
+    Longer than `limit` characters (a PR comment holds 65,536), the table keeps only the rows
+    that need attention: not passed, regressed or with a changed prompt.
+    """
+    text = _markdown(report, report["tests"])
+    if len(text) <= limit:
+        return text
+    versus = _comparisons(report)
+    notable = [r for r in report["tests"] if _notable(r, versus.get(_key(r)))]
+    text = _markdown(report, notable, len(report["tests"]) - len(notable))
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - len(_TRUNCATED)].rsplit("\n", 1)[0]
+    return cut + _TRUNCATED
+
+
+def _notable(row: Mapping[str, Any], comparison: Mapping[str, Any] | None) -> bool:
+    changed = comparison is not None and (comparison["regressed"] or comparison["prompt_changed"])
+    return row["verdict"] != "passed" or changed
+
+
+def _markdown(
+    report: Mapping[str, Any], tests: Sequence[Mapping[str, Any]], left_out: int = 0
+) -> str:
+    versus = _comparisons(report)
+    has_baseline = bool(report.get("baseline"))
+    lines = ["## pytest-llmeval", "", headline(report), ""]
+    header = ["", "test", "model", "pass/valid", "CI", "need", "verdict"]
+    header += ["vs baseline"] if has_baseline else []
+    header += ["p50 s", "cost", "cached"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in tests:
+        lo, hi = row["ci"]
+        valid = row["passed"] + row["failed"]
+        metrics = row["metrics"]
+        plan = row["plan"]
+        need = f"{plan['pass_rate']:.2f} {plan['mode']}" if plan.get("marked", True) else "once"
+        cells = [
+            ICONS.get(row["verdict"], ""),
+            f"`{_cell(row['test'])}`",
+            _cell(row["model"]),
+            rate_text(row["passed"], valid) + (f", {row['errors']} err" if row["errors"] else ""),
+            f"{lo:.0%}-{hi:.0%}" if valid else "-",
+            need,
+            row["verdict"],
+        ]
+        if has_baseline:
+            cells.append(_versus(versus.get(_key(row))))
+        cells += [
+            _seconds(metrics["latency_p50_s"]),
+            _money(metrics["cost_usd"]),
+            f"{metrics.get('cached_samples', 0)}/{row['run']}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    if left_out:
+        lines += [
+            "",
+            f"{left_out} passing rows with unchanged prompts are left out to fit; the "
+            "JSON and HTML reports have every row.",
+        ]
+    baseline = report.get("baseline")
+    if baseline:
+        lines += ["", f"### Baseline `{_cell(str(baseline['source']))}`", ""]
+        regressions = [r for r in baseline["rows"] if r["regressed"]]
+        changed = [r for r in baseline["rows"] if r["prompt_changed"]]
+        lines += [f"**Regressions ({len(regressions)})**", ""]
+        lines += [f"- `{_cell(r['test'])}` [{r['model']}]: {change(r, '→')}" for r in regressions]
+        lines += ["- none"] if not regressions else []
+        lines += ["", f"**Changed prompts ({len(changed)})**", ""]
+        lines += [f"- `{_cell(r['test'])}` [{r['model']}]" for r in changed] or ["- none"]
+        for title, labels in (("New tests", baseline["new"]), ("Gone tests", baseline["gone"])):
+            if labels:
+                lines += ["", f"**{title} ({len(labels)})**", ""]
+                lines += [f"- `{_cell(label)}`" for label in labels]
+    lines += ["", "### Cost and speed", "", "| model | samples | cached | spent | saved | p50 s |"]
+    lines.append("|---|---|---|---|---|---|")
+    for name, t in report["totals"].items():
+        cells = [_cell(name), str(t["samples"]), str(t.get("cached_samples", 0))]
+        cells += [_money(t["cost_usd"]), _money(t.get("saved_usd")), _seconds(t["latency_p50_s"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    budget = report.get("budget")
+    if budget:
+        lines += ["", f"Budget: ${budget['spent_usd']:.4f} spent of ${budget['limit_usd']:g}."]
+    return "\n".join(lines) + "\n"
+
+
+def _html_data(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The numbers the page draws: one entry per test x model, one per model."""
+    versus = _comparisons(report)
+    rows = []
+    for row in report["tests"]:
+        comparison = versus.get(_key(row))
+        valid = row["passed"] + row["failed"]
+        rows.append(
+            {
+                "test": row["test"],
+                "model": row["model"],
+                "passed": row["passed"],
+                "valid": valid,
+                "errors": row["errors"],
+                "rate": row["passed"] / valid if valid else None,
+                "lo": row["ci"][0],
+                "hi": row["ci"][1],
+                "verdict": row["verdict"],
+                "p50": row["metrics"]["latency_p50_s"],
+                "cost": row["metrics"]["cost_usd"],
+                "cached": row["metrics"].get("cached_samples", 0),
+                "p_value": None if comparison is None else comparison["p_value"],
+                "regressed": bool(comparison and comparison["regressed"]),
+                "changed": bool(comparison and comparison["prompt_changed"]),
+            }
+        )
+    models = []
+    for name, t in report["totals"].items():
+        valid = t["samples"] - t["sample_errors"]
+        lo, hi = clopper_pearson(t["sample_passes"], valid, 0.95)
+        models.append(
+            {
+                "model": name,
+                "rate": t["sample_passes"] / valid if valid else None,
+                "lo": lo,
+                "hi": hi,
+                "p50": t["latency_p50_s"],
+                "cost": t["cost_usd"],
+            }
+        )
+    return {"rows": rows, "models": models}
+
+
+_STYLE = """
+body{font:14px system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse}th,td{padding:4px 8px;border-bottom:1px solid #ddd;text-align:left}
+th{cursor:pointer;background:#f4f4f4;user-select:none}th[aria-sort]::after{content:" \\25B4"}
+th[aria-sort=descending]::after{content:" \\25BE"}
+tr.failed td{background:#fde8e8}tr.error td{background:#fff4d6}tr.regressed td{font-weight:bold}
+.charts{display:flex;gap:2em;flex-wrap:wrap}svg text{font-size:12px}
+"""
+
+_SCRIPT = """
+const data = JSON.parse(document.getElementById('llmeval-data').textContent);
+const columns = [
+  ['test', r => r.test],
+  ['model', r => r.model],
+  ['pass/valid', r => r.valid ? r.passed / r.valid : -1,
+   r => r.passed + '/' + r.valid + (r.errors ? ' (' + r.errors + ' err)' : '')],
+  ['rate', r => r.rate ?? -1, r => pct(r.rate)],
+  ['95% CI', r => r.lo, r => pct(r.lo) + '-' + pct(r.hi)],
+  ['verdict', r => r.verdict],
+  ['p vs baseline', r => r.p_value ?? 2,
+   r => r.p_value == null ? '-' : r.p_value.toPrecision(3) + (r.regressed ? ' regressed' : '') +
+   (r.changed ? ' (prompt changed)' : '')],
+  ['p50 s', r => r.p50 ?? -1, r => num(r.p50, 2)],
+  ['cost $', r => r.cost ?? -1, r => num(r.cost, 4)],
+  ['cached', r => r.cached],
+];
+function pct(x) { return x == null ? '-' : (100 * x).toFixed(1) + '%'; }
+function num(x, d) { return x == null ? '-' : x.toFixed(d); }
+const table = document.getElementById('results');
+const head = table.tHead.rows[0];
+columns.forEach(([name], i) => {
+  const th = document.createElement('th');
+  th.textContent = name;
+  th.addEventListener('click', () => sortBy(i, th.getAttribute('aria-sort') === 'ascending'));
+  head.appendChild(th);
+});
+function sortBy(i, descending) {
+  const key = columns[i][1];
+  const rows = data.rows.slice().sort((a, b) => {
+    const x = key(a), y = key(b);
+    return (x < y ? -1 : x > y ? 1 : 0) * (descending ? -1 : 1);
+  });
+  const body = table.tBodies[0];
+  body.replaceChildren(...rows.map(r => {
+    const tr = document.createElement('tr');
+    tr.className = r.verdict + (r.regressed ? ' regressed' : '');
+    columns.forEach(([, k, show]) => {
+      const td = document.createElement('td');
+      td.textContent = show ? show(r) : k(r);
+      tr.appendChild(td);
+    });
+    return tr;
+  }));
+  const order = descending ? 'descending' : 'ascending';
+  [...head.cells].forEach((th, j) => j === i ?
+    th.setAttribute('aria-sort', order) : th.removeAttribute('aria-sort'));
+  table.dataset.sortedBy = columns[i][0];
+}
+const NS = 'http://www.w3.org/2000/svg';
+function el(name, attrs, text) {
+  const e = document.createElementNS(NS, name);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text != null) e.textContent = text;
+  return e;
+}
+function chart(id, title, value, label, whiskers) {
+  const width = 260, left = 120, bar = 18, gap = 8;
+  const svg = el('svg', {width: left + width + 80, height: 30 + data.models.length * (bar + gap),
+                         role: 'img', 'aria-label': title});
+  svg.appendChild(el('text', {x: 0, y: 14, 'font-weight': 'bold'}, title));
+  const top = whiskers ? 1 : Math.max(1e-12, ...data.models.map(m => value(m) ?? 0));
+  data.models.forEach((m, i) => {
+    const y = 24 + i * (bar + gap), v = value(m) ?? 0;
+    svg.appendChild(el('text', {x: 0, y: y + 13}, m.model));
+    svg.appendChild(el('rect', {class: 'bar', x: left, y, width: width * v / top, height: bar,
+                                fill: '#4a78c2', 'data-model': m.model}));
+    if (whiskers) {
+      const a = left + width * m.lo / top, b = left + width * m.hi / top, c = y + bar / 2;
+      const ends = `M${a} ${y + 3}V${y + bar - 3}M${b} ${y + 3}V${y + bar - 3}`;
+      svg.appendChild(el('path', {class: 'ci', d: `M${a} ${c}H${b}` + ends,
+                                  stroke: '#111', 'stroke-width': 1.5, fill: 'none'}));
+    }
+    svg.appendChild(el('text', {x: left + width + 6, y: y + 13}, label(m)));
+  });
+  document.getElementById(id).appendChild(svg);
+}
+chart('chart-rate', 'pass rate (95% CI)', m => m.rate, m => pct(m.rate), true);
+chart('chart-latency', 'p50 latency (s)', m => m.p50, m => num(m.p50, 2), false);
+chart('chart-cost', 'cost ($)', m => m.cost, m => num(m.cost, 4), false);
+sortBy(3, false);
+document.body.dataset.rendered = 'yes';
+"""
+
+
+def html(report: Mapping[str, Any]) -> str:
+    """One HTML file that opens offline: sortable table and per-model bars, no external assets."""
+    data = json.dumps(_html_data(report)).replace("</", "<\\/")
+    title = f"pytest-llmeval report {report.get('created_at', '')}"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{htmllib.escape(title)}</title>
+<style>{_STYLE}</style></head>
+<body>
+<h1>pytest-llmeval</h1>
+<p id="headline">{htmllib.escape(headline(report))}</p>
+<div class="charts"><div id="chart-rate"></div><div id="chart-latency"></div>
+<div id="chart-cost"></div></div>
+<table id="results"><thead><tr></tr></thead><tbody></tbody></table>
+<noscript>This report draws its table and charts with JavaScript.</noscript>
+<script type="application/json" id="llmeval-data">{data}</script>
+<script>{_SCRIPT}</script>
+</body></html>
+"""
