@@ -405,6 +405,7 @@ class Sandbox:
         started = time.perf_counter()
         raw = self._exchange(job, limits)
         raw.pop("broken", None)
+        raw.pop("retry", None)
         result = SandboxResult(
             **{k: v for k, v in raw.items() if k in SandboxResult.__dataclass_fields__},
             duration_s=time.perf_counter() - started,
@@ -424,12 +425,15 @@ class Sandbox:
         return result
 
     def _exchange(self, job: dict[str, Any], limits: Limits) -> dict[str, Any]:
-        with self._slot() as box:
-            reply = box.send(job, limits.timeout_s + GRACE_S)
-            if reply is not None and not reply.get("broken"):
-                self._idle.put(box)
-                return reply
-            self._discard(box)
+        for _ in range(2):  # once more on a fresh sandbox if an earlier job's code broke this one
+            with self._slot() as box:
+                reply = box.send(job, limits.timeout_s + GRACE_S)
+                if reply is not None and not reply.get("broken"):
+                    self._idle.put(box)
+                    return reply
+                self._discard(box)
+            if reply is None or not reply.get("retry"):
+                break
         if reply is not None:
             return reply
         if box.alive:

@@ -37,6 +37,11 @@ MAX_FRAME = 64 << 20
 CANDIDATE_MODULE = "solution"
 PR_SET_DUMPABLE = 4
 OOM_EXIT = 75
+PRELOAD = (
+    "bisect", "collections", "copy", "dataclasses", "datetime", "decimal", "enum", "fractions",
+    "functools", "hashlib", "heapq", "itertools", "math", "operator", "random", "re",
+    "statistics", "string", "typing",
+)  # fmt: skip
 SETUP_EXIT = 70
 START_S = 10.0
 
@@ -394,11 +399,17 @@ def forker(sock: socket.socket) -> None:
 # ---- the supervisor -------------------------------------------------------------------------
 
 
+class ForkerGone(Exception):
+    """The forker died (killed by earlier candidate code); this sandbox must be replaced."""
+
+
 class Supervisor:
     def __init__(self, host_in: int, host_out: int, contained: bool) -> None:
         self.host_in, self.host_out, self.contained = host_in, host_out, contained
         self.root = os.getcwd()
         self.serial = 0
+        self.children: list[int] = []
+        self.candidates: set[int] = set()
         self.forker_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.forker_pid = os.fork()
         if self.forker_pid == 0:
@@ -420,6 +431,9 @@ class Supervisor:
             try:
                 run = self.run_io if job["kind"] == "io" else self.run_function
                 result = run(job, workdir)
+            except ForkerGone:  # killed by an earlier job's code: this job never started
+                write_frame(self.host_out, {"status": "error", "retry": True, "broken": True})
+                return
             except Exception as exc:
                 result = {"status": "error", "message": f"sandbox: {type(exc).__name__}: {exc}"}
             # Every process of the job is dead by now; did the code kill the forker?
@@ -437,9 +451,14 @@ class Supervisor:
     ) -> tuple[int, socket.socket]:
         """Fork a clean candidate and hand it its job; it compiles while the caller goes on."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        socket.send_fds(self.forker_sock, [b"fork"], [theirs.fileno()])
-        theirs.close()
-        pid = self.forker_message(None, time.monotonic() + START_S)
+        try:
+            socket.send_fds(self.forker_sock, [b"fork"], [theirs.fileno()])
+            pid = self.forker_message(None, time.monotonic() + START_S)
+        except (OSError, struct.error) as exc:
+            raise ForkerGone from exc
+        finally:
+            theirs.close()
+        self.candidates.add(pid)
         spec = {
             "code": job["code"],
             "module_name": "__main__" if job["kind"] == "io" else CANDIDATE_MODULE,
@@ -488,9 +507,11 @@ class Supervisor:
 
     def candidate_exit(self, pid: int, deadline: float) -> str | None:
         try:
-            return describe_exit(self.forker_message(pid, deadline))
-        except (TimeoutError, struct.error):
+            status = self.forker_message(pid, deadline)
+        except (TimeoutError, OSError, struct.error):
             return None
+        self.candidates.discard(pid)
+        return describe_exit(status)
 
     def output(self, workdir: str, job: dict[str, Any]) -> dict[str, str]:
         cap = job["capture_chars"]
@@ -523,17 +544,21 @@ class Supervisor:
             result = None
         os.close(verdict_r)
         if failed_start:
-            os.waitpid(tests_pid, 0)
+            self.children.append(tests_pid)
             return failed_start
         if result is None:
             result = {"status": "failed", "message": "the test process was killed"}
-        self.kill_all()
-        os.waitpid(tests_pid, 0)
-        exit_note = self.candidate_exit(started, time.monotonic() + 1.0)
+        self.children.append(tests_pid)
         if result["status"] == "failed" and "candidate process ended" in result["message"]:
+            self.kill_all()
+            exit_note = self.candidate_exit(started, time.monotonic() + 1.0)
             result["message"] += f" ({exit_note})"
             if exit_note == f"exit code {OOM_EXIT}":
                 result["status"] = "oom"
+        else:  # the verdict is in: stop both now, sweep the rest after replying
+            for pid in (started, tests_pid):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
         return {**result, **self.output(workdir, job)}
 
     def run_io(self, job: dict[str, Any], workdir: str) -> dict[str, Any]:
@@ -606,7 +631,18 @@ class Supervisor:
 
     def cleanup(self) -> None:
         """Leave no process and no file behind (done after the verdict is sent)."""
-        self.kill_all()
+        for pid in self.children:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        self.children.clear()
+        for pid in list(self.candidates):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            self.candidate_exit(pid, time.monotonic() + 1.0)
+        keep = {"1", str(os.getpid()), str(self.forker_pid)}
+        if not self.contained or any(p.isdigit() and p not in keep for p in os.listdir("/proc")):
+            self.kill_all()  # something outlived its job: hunt it down
         for name in os.listdir(self.root):
             remove_tree(os.path.join(self.root, name))
 
@@ -633,6 +669,8 @@ def main() -> None:
         if arg.startswith("--path="):
             sys.path.extend(arg.removeprefix("--path=").split(os.pathsep))
     os.chdir(sys.argv[1])
+    for name in PRELOAD:  # once here instead of in every forked candidate and test process
+        __import__(name)
     nondumpable()
     Supervisor(host_in, host_out, contained).serve()
 
