@@ -261,14 +261,16 @@ class _Box:
         if not prefix.startswith("/usr/"):
             command += ["--ro-bind", prefix, prefix]
         base_site = sysconfig.get_path("purelib", vars={"base": prefix, "platbase": prefix})
-        if site_packages:
-            for path in _site_packages():
-                command += ["--ro-bind", path, path]
-        elif os.path.isdir(base_site):
+        if not site_packages and os.path.isdir(base_site):
             command += ["--tmpfs", base_site]
         command += [
             "--proc", "/proc", "--dev", "/dev", "--perms", "01777",
             "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp",
+        ]
+        if site_packages:  # after /tmp's tmpfs, which would hide a venv under /tmp
+            for path in _site_packages():
+                command += ["--ro-bind", path, path]
+        command += [
             "--ro-bind", str(WORKER), INSIDE_WORKER, "--chdir", "/tmp",
             "--", binary, "-I", "-S", INSIDE_WORKER, "/tmp", "--contained",
             *_path_arg(site_packages),

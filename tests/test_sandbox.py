@@ -425,3 +425,13 @@ def test_a_missing_bwrap_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises((SandboxUnavailable, OSError)) as info, Sandbox(size=1) as pool:
         pool.start()
     assert "bwrap" in str(info.value)
+
+
+def test_installed_packages_only_when_asked() -> None:
+    code = "def f():\n    import jsonschema\n    return jsonschema.__name__\n"
+    tests = "assert f() == 'jsonschema'"
+    with Sandbox(size=1) as plain:
+        result = plain.run(code, tests, "f")
+        assert result.status == "failed" and "ModuleNotFoundError" in (result.message or "")
+    with Sandbox(size=1, site_packages=True) as with_packages:
+        assert with_packages.run(code, tests, "f").passed
