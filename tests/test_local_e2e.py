@@ -6,12 +6,17 @@ Never skipped: on a machine without the build, this fails and says which command
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from pytest_llmeval.local import SERVER_ENV
 
 pytestmark = pytest.mark.local_model
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_smollm2_answers_through_the_plugin_under_xdist(
@@ -43,3 +48,27 @@ async def test_async(llm):
     chat = rows["test_suite.py::test_chat"]
     assert (chat["passed"], chat["errors"], chat["run"]) == (6, 0, 6)
     assert chat["metrics"]["output_tokens"] > 0 and chat["metrics"]["input_tokens"] > 0
+
+
+def test_humaneval_example_runs_gemma_completions_in_the_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README's HumanEval example with the local base model: completions reach the sandbox."""
+    monkeypatch.delenv(SERVER_ENV, raising=False)
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_BASE_URL"}
+    report = tmp_path / "report.json"
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "pytest", "examples/test_humaneval.py",
+            "--llm-models=gemma-3-270m", "--humaneval-tasks=2", "--llm-samples=2",
+            f"--llm-report={report}", "-p", "no:cacheprovider",
+        ],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = json.loads(report.read_text())["tests"]
+    assert [r["test"].rsplit("[", 1)[1] for r in rows] == ["HumanEval/0]", "HumanEval/1]"]
+    runs = [s["sandbox"][-1] for r in rows for s in r["samples"]]
+    assert len(runs) == 4 and all(run["isolation"] == "bwrap" for run in runs)
+    assert {run["status"] for run in runs} <= {"passed", "failed", "syntax_error", "timeout"}
+    assert all(r["code"]["mean_lines"] > 0 for r in rows)
