@@ -1,10 +1,13 @@
-"""Benchmark suites across models: suite rows, exact McNemar tests, and a routing table.
+"""Benchmark suites across models: suite rows, exact paired tests, and a routing table.
 
 A suite is a test parametrized over cases (beyond the model): its report rows share the test
 name up to the `[case]` part. A model solves a case when the case's verdict passed, i.e. met
 the marker's threshold (for a benchmark, one sample with `mode="observed"`: the answer was
-right); cases with an error verdict are left out. Rates, McNemar tests and routing count
-solved cases; `pass_at_1` is the mean per-case sample pass rate. Functions take report rows.
+right); cases with an error verdict are left out. `pass_at_1` is the mean per-case sample pass
+rate. Paired comparisons and routing use the per-case pass rates: a case counts for model A
+when A's rate on it is higher than B's, and the exact sign test on those counts is McNemar's
+exact test when each case has one sample (with more samples per case it still is exact, and a
+worse model cannot hide behind thresholds that both models meet). Functions take report rows.
 """
 
 from __future__ import annotations
@@ -62,6 +65,12 @@ def _solved(row: Row) -> bool | None:
     if row["verdict"] not in ("passed", "failed"):
         return None
     return bool(row["verdict"] == "passed")
+
+
+def _case_rate(row: Row) -> float | None:
+    """The case's sample pass rate; None for an error verdict or no valid sample."""
+    valid = row["passed"] + row["failed"]
+    return row["passed"] / valid if valid and _solved(row) is not None else None
 
 
 def _rate(passed: int, total: int) -> dict[str, Any]:
@@ -125,24 +134,23 @@ def compare(rows: Sequence[Row]) -> dict[str, Any]:
 def _paired(
     suite: str, a: str, b: str, by_model: Mapping[str, Mapping[str, Row]]
 ) -> dict[str, Any]:
-    """Exact McNemar test of models a and b on the cases both have valid samples for."""
-    shared = [
-        case
+    """Exact paired test of models a and b on the cases both have valid samples for."""
+    rates = [
+        (ra, rb)
         for case in sorted(by_model[a].keys() & by_model[b].keys())
-        if _solved(by_model[a][case]) is not None and _solved(by_model[b][case]) is not None
+        if (ra := _case_rate(by_model[a][case])) is not None
+        and (rb := _case_rate(by_model[b][case])) is not None
     ]
-    a_pass = [bool(_solved(by_model[a][case])) for case in shared]
-    b_pass = [bool(_solved(by_model[b][case])) for case in shared]
-    a_only = sum(x and not y for x, y in zip(a_pass, b_pass, strict=True))
-    b_only = sum(y and not x for x, y in zip(a_pass, b_pass, strict=True))
+    a_only = sum(ra > rb for ra, rb in rates)
+    b_only = sum(rb > ra for ra, rb in rates)
     p = mcnemar_exact(a_only, b_only)
     return {
         "suite": suite,
         "a": a,
         "b": b,
-        "cases": len(shared),
-        "a_rate": sum(a_pass) / len(shared) if shared else None,
-        "b_rate": sum(b_pass) / len(shared) if shared else None,
+        "cases": len(rates),
+        "a_rate": statistics.fmean(ra for ra, _ in rates) if rates else None,
+        "b_rate": statistics.fmean(rb for _, rb in rates) if rates else None,
         "a_only": a_only,
         "b_only": b_only,
         "p_value": p,
@@ -151,13 +159,16 @@ def _paired(
 
 
 def _route(suite: str, suite_rows: Mapping[str, Row], pairs: Sequence[Row]) -> dict[str, Any]:
-    """The cheapest model whose rate is not significantly below the best one's."""
-    best = max(suite_rows, key=lambda m: (suite_rows[m]["rate"] or 0.0, -_order(suite_rows, m)))
-    best_rate = suite_rows[best]["rate"] or 0.0
+    """The cheapest model whose pass@1 is not significantly below the best one's."""
+
+    def score(model: str) -> float:
+        return float(suite_rows[model]["pass_at_1"] or 0.0)
+
+    best = max(suite_rows, key=lambda m: (score(m), -_order(suite_rows, m)))
 
     def significantly_worse(model: str) -> bool:
         pair = next(p for p in pairs if {p["a"], p["b"]} == {model, best})
-        return bool(pair["significant"]) and (suite_rows[model]["rate"] or 0.0) < best_rate
+        return bool(pair["significant"]) and score(model) < score(best)
 
     equivalent = [m for m in suite_rows if m == best or not significantly_worse(m)]
     priced = [m for m in equivalent if suite_rows[m]["cost_per_case"] is not None]
@@ -180,9 +191,9 @@ def _route(suite: str, suite_rows: Mapping[str, Row], pairs: Sequence[Row]) -> d
     return {
         "suite": suite,
         "best": best,
-        "best_rate": suite_rows[best]["rate"],
+        "best_rate": suite_rows[best]["pass_at_1"],
         "recommended": pick,
-        "rate": suite_rows[pick]["rate"],
+        "rate": suite_rows[pick]["pass_at_1"],
         "cost_per_case": suite_rows[pick]["cost_per_case"],
         "equivalent": equivalent,
         "note": note,

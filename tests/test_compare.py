@@ -171,3 +171,21 @@ def test_routing_with_too_few_cases_keeps_the_best() -> None:
     assert route["note"] == (
         "only 5 paired cases, too few for a significant difference: the best rate"
     )
+
+
+def test_paired_test_uses_per_case_rates_when_thresholds_hide_a_gap() -> None:
+    """Both models meet every case's threshold, but one passes 5/5 samples where the other
+    passes 3/5: the sign test on per-case rates sees it, and routing keeps the better model."""
+    good = [{"outcome": "passed"}] * 5
+    weak = [{"outcome": "passed"}] * 3 + [{"outcome": "failed"}] * 2
+    rows = [row(f"c{i}", "strong", "passed", cost=1.0, samples=good) for i in range(8)]
+    rows += [row(f"c{i}", "cheap", "passed", cost=0.1, samples=weak) for i in range(8)]
+    report = compare(rows)
+    suites = {s["model"]: s for s in report["suites"]}
+    assert suites["strong"]["rate"] == suites["cheap"]["rate"] == 1.0  # verdicts alike
+    assert (suites["strong"]["pass_at_1"], suites["cheap"]["pass_at_1"]) == (1.0, 0.6)
+    [pair] = report["comparisons"]
+    assert (pair["a"], pair["a_only"], pair["b_only"]) == ("cheap", 0, 8)
+    assert pair["p_value"] == pytest.approx(2 / 2**8) and pair["significant"]
+    [route] = report["routing"]
+    assert (route["best"], route["recommended"], route["rate"]) == ("strong", "strong", 1.0)
