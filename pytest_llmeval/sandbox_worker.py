@@ -230,7 +230,7 @@ def candidate(sock: socket.socket) -> None:
         os._exit(OOM_EXIT)
     except SystemExit as exc:
         sys.stdout.flush()
-        os._exit(exc.code if isinstance(exc.code, int) else 1)
+        os._exit(0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1)
     except BaseException:
         traceback.print_exc()
         sys.stdout.flush()

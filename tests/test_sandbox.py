@@ -110,6 +110,7 @@ def test_stdin_stdout_programs(box: Sandbox) -> None:
     wrong = box.run_io(program, [("1 2\n", "3\n"), ("2 2\n", "5\n")])
     assert (wrong.status, wrong.cases_passed, wrong.cases) == ("failed", 1, 2)
     assert "expected '5\\n'" in (wrong.message or "")
+    assert box.run_io("import sys\nprint(1)\nsys.exit()\n", [("", "1")]).passed
     crash = box.run_io("print(1)\nraise SystemExit(3)\n", [("", "1")])
     assert crash.status == "failed" and "exit code 3" in (crash.message or "")
     assert box.run_io("while True: pass\n", [("", "")], timeout=1).status == "timeout"
