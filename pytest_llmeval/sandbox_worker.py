@@ -26,6 +26,7 @@ import select
 import shutil
 import signal
 import socket
+import stat
 import struct
 import sys
 import time
@@ -185,11 +186,20 @@ def describe_exit(status: int) -> str:
 
 
 def tail(path: str, cap: int) -> str:
+    """The first `cap` characters of a regular file the code wrote; never a FIFO, device or
+    symlink it may have put in its place."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(cap + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return ""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""
+        data = os.read(fd, cap + 1)
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
     text = data[:cap].decode("utf-8", "replace")
     return text + ("\n[output truncated]" if len(data) > cap else "")
 
@@ -327,7 +337,7 @@ def assertion_message(exc: BaseException, filename: str) -> str:
 def run_tests(job: dict[str, Any], rpc: int, verdict: int) -> None:
     """Run each hidden test case against stubs of the candidate's functions; write the verdict."""
     keep_only(rpc, verdict)
-    redirect("/dev/null", job["test_stdout"], job["test_stdout"])
+    redirect("/dev/null", "/dev/null", "/dev/null")  # nothing in the work dir, which the code owns
     limit(job["limits"])
     cases: list[str] = job["tests"]
     namespace: dict[str, Any] = {"__name__": "__tests__"}
@@ -399,6 +409,10 @@ def forker(sock: socket.socket) -> None:
 # ---- the supervisor -------------------------------------------------------------------------
 
 
+class Unclean(Exception):
+    """An earlier job left files or processes that cleanup could not remove."""
+
+
 class ForkerGone(Exception):
     """The forker died (killed by earlier candidate code); this sandbox must be replaced."""
 
@@ -409,6 +423,7 @@ class Supervisor:
         self.root = os.getcwd()
         self.serial = 0
         self.children: list[int] = []
+        self.clean = True
         self.candidates: set[int] = set()
         self.forker_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.forker_pid = os.fork()
@@ -427,11 +442,14 @@ class Supervisor:
                 return
             self.serial += 1
             workdir = os.path.join(self.root, f"job{self.serial}")
-            os.mkdir(workdir, 0o700)
             try:
+                if not self.clean:
+                    raise Unclean
+                os.mkdir(workdir, 0o700)
                 run = self.run_io if job["kind"] == "io" else self.run_function
                 result = run(job, workdir)
-            except ForkerGone:  # killed by an earlier job's code: this job never started
+            except (Unclean, ForkerGone, FileExistsError):
+                # An earlier job's code left this sandbox unfit: this job never started here.
                 write_frame(self.host_out, {"status": "error", "retry": True, "broken": True})
                 return
             except Exception as exc:
@@ -444,7 +462,10 @@ class Supervisor:
             write_frame(self.host_out, result)
             if result["broken"]:
                 return
-            self.cleanup()
+            try:
+                self.cleanup()
+            except Exception:  # e.g. a tree too deep to walk: the next job goes elsewhere
+                self.clean = False
 
     def launch(
         self, job: dict[str, Any], workdir: str, stdin: str, extra_fd: int | None
@@ -527,7 +548,6 @@ class Supervisor:
         started, report = self.launch(job, workdir, "/dev/null", rpc_candidate.fileno())
         rpc_candidate.close()
         verdict_r, verdict_w = os.pipe()
-        job["test_stdout"] = os.path.join(workdir, "test_output")
         tests_pid = os.fork()
         if tests_pid == 0:
             report.close()
@@ -592,17 +612,19 @@ class Supervisor:
             self.clear(workdir)
         return {"status": "passed", "cases_passed": len(cases), "cases": len(cases)}
 
-    def kill_all(self) -> None:
-        """Kill every process of this sandbox but the supervisor, the forker and init."""
+    def kill_all(self) -> bool:
+        """Kill every process of this sandbox but the supervisor, the forker and init; False if
+        some would not go."""
         keep = {1, os.getpid(), self.forker_pid}
         for _ in range(1000):
             pids = [p for p in self.living() if p not in keep]
             if not pids:
-                return
+                return True
             for pid in pids:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.0002)
+        return False
 
     def living(self) -> list[int]:
         """Pids of this sandbox that are not zombies (outside a pid namespace: only our own
@@ -642,9 +664,11 @@ class Supervisor:
             self.candidate_exit(pid, time.monotonic() + 1.0)
         keep = {"1", str(os.getpid()), str(self.forker_pid)}
         if not self.contained or any(p.isdigit() and p not in keep for p in os.listdir("/proc")):
-            self.kill_all()  # something outlived its job: hunt it down
+            self.clean = self.kill_all()  # something outlived its job: hunt it down
         for name in os.listdir(self.root):
             remove_tree(os.path.join(self.root, name))
+        # A tree the code made undeletable (or a process that would not die) retires the box.
+        self.clean = self.clean and not os.listdir(self.root)
 
 
 def normalize(text: str) -> list[str]:
@@ -652,6 +676,14 @@ def normalize(text: str) -> list[str]:
 
 
 def remove_tree(path: str) -> None:
+    """Remove a file or tree the code may have made hostile (no symlinks followed)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        os.chmod(path, 0o700)
+        for root, dirs, _ in os.walk(path):  # directories the code made unreadable
+            for name in dirs:
+                sub = os.path.join(root, name)
+                if not os.path.islink(sub):
+                    os.chmod(sub, 0o700)
     shutil.rmtree(path, ignore_errors=True)
     if os.path.lexists(path):
         with contextlib.suppress(OSError):

@@ -436,3 +436,27 @@ def test_installed_packages_only_when_asked() -> None:
         assert result.status == "failed" and "ModuleNotFoundError" in (result.message or "")
     with Sandbox(size=1, site_packages=True) as with_packages:
         assert with_packages.run(code, tests, "f").passed
+
+
+@pytest.mark.parametrize(
+    "vandalism",
+    [
+        "os.makedirs('/tmp/x/y')\nopen('/tmp/x/y/f', 'w').write('x')\n"
+        "os.chmod('/tmp/x/y', 0)\nos.chmod('/tmp/x', 0)",
+        "for i in range(1, 50):\n    os.makedirs(f'/tmp/job{i}/z', exist_ok=True)\n"
+        "    os.chmod(f'/tmp/job{i}', 0)",
+        "os.mkdir('/tmp/deep')\nos.chdir('/tmp/deep')\nfor _ in range(3000):\n"
+        "    os.mkdir('d')\n    os.chdir('d')",
+        "with open('/tmp/big', 'wb') as f:\n    f.write(b'x' * (900 << 10))",
+    ],
+    ids=["unreadable dirs", "next job dirs taken", "deep tree", "full tmp"],
+)
+def test_what_one_run_leaves_in_tmp_never_reaches_the_next(vandalism: str) -> None:
+    with Sandbox(size=1) as pool:
+        code = f"import os\n{vandalism}\n{GOOD}"
+        assert pool.run(code, ADD_TESTS, "add").passed  # correct code, hostile side effects
+        for _ in range(3):
+            # /tmp must hold only this run's own work directory
+            code = "import os\ndef add(a, b):\n    return a + b + len(os.listdir('/tmp')) - 1\n"
+            clean = pool.run(code, ADD_TESTS, "add")
+            assert clean.passed, clean.message
