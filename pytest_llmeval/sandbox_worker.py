@@ -21,6 +21,7 @@ import ctypes
 import json
 import linecache
 import os
+import platform
 import resource
 import select
 import shutil
@@ -31,6 +32,7 @@ import struct
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from typing import Any
 
 HEADER = struct.Struct(">I")
@@ -38,6 +40,12 @@ MAX_FRAME = 64 << 20
 CANDIDATE_MODULE = "solution"
 PR_SET_DUMPABLE = 4
 OOM_EXIT = 75
+IPC_RMID = 0
+KEYCTL_JOIN_SESSION_KEYRING = 1
+KEYCTL_SYSCALL = {"x86_64": 250, "aarch64": 219}
+# Exceptions that steer the tests' control flow (all(map(candidate, ...)) stops quietly on
+# StopIteration): never re-raised as themselves from the candidate.
+FLOW_CONTROL = (AssertionError, StopIteration, StopAsyncIteration)
 PRELOAD = (
     "bisect", "collections", "copy", "dataclasses", "datetime", "decimal", "enum", "fractions",
     "functools", "hashlib", "heapq", "itertools", "math", "operator", "random", "re",
@@ -50,11 +58,15 @@ START_S = 10.0
 # ---- framing -------------------------------------------------------------------------------
 
 
-def write_frame(fd: int, obj: Any) -> None:
+def write_frame(fd: int, obj: Any, deadline: float | None = None) -> None:
     data = json.dumps(obj).encode()
     view = memoryview(HEADER.pack(len(data)) + data)
     while view:
-        view = view[os.write(fd, view) :]
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [fd], [], left)[1]:
+                raise TimeoutError
+        view = view[os.write(fd, view[: 1 << 16]) :]
 
 
 def read_exact(fd: int, n: int, deadline: float | None = None) -> bytes | None:
@@ -301,12 +313,19 @@ class Stub:
         if reply is None:
             raise CandidateCrashed(f"the candidate process ended during {self.__name__}()")
         if "ok" in reply:
-            return decode(reply["ok"])
+            try:
+                return decode(reply["ok"])
+            except (TypeError, ValueError, AttributeError, RecursionError) as exc:
+                raise CandidateError(f"{self.__name__}() sent a malformed value: {exc}") from None
         kind, message = str(reply.get("raise")), str(reply.get("message"))
         if kind == "MemoryError":
             raise CandidateOOM(message)
         error = getattr(builtins, kind, None)
-        if isinstance(error, type) and issubclass(error, Exception) and error is not AssertionError:
+        if (
+            isinstance(error, type)
+            and issubclass(error, Exception)
+            and not issubclass(error, FLOW_CONTROL)
+        ):
             raise error(message)
         raise CandidateError(f"{self.__name__}() raised {kind}: {message}")
 
@@ -424,6 +443,7 @@ class Supervisor:
         self.serial = 0
         self.children: list[int] = []
         self.clean = True
+        self.forker_gone = False
         self.candidates: set[int] = set()
         self.forker_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.forker_pid = os.fork()
@@ -454,8 +474,8 @@ class Supervisor:
                 return
             except Exception as exc:
                 result = {"status": "error", "message": f"sandbox: {type(exc).__name__}: {exc}"}
-            # Every process of the job is dead by now; did the code kill the forker?
-            result["broken"] = os.waitpid(self.forker_pid, os.WNOHANG)[0] != 0
+            # Did the code kill the forker?
+            result["broken"] = self.forker_dead()
             if result["broken"] and result["status"] == "passed":
                 result["status"] = "failed"
                 result["message"] = "the code killed a process of the sandbox"
@@ -602,7 +622,8 @@ class Supervisor:
                 out = self.output(workdir, job)
                 return {"status": "timeout", "message": message, **out, **done}
             out = self.output(workdir, job)
-            if note != "exit code 0" or normalize(out["stdout"]) != normalize(expected):
+            whole = tail(os.path.join(workdir, "stdout"), job["limits"]["output_kb"] << 10)
+            if note != "exit code 0" or normalize(whole) != normalize(expected):
                 oom = note == f"exit code {OOM_EXIT}" or "MemoryError" in out["stderr"]
                 message = (
                     f"case {number}: {note}; input {given[:200]!r}, expected {expected[:200]!r}, "
@@ -627,19 +648,24 @@ class Supervisor:
         return False
 
     def living(self) -> list[int]:
-        """Pids of this sandbox that are not zombies (outside a pid namespace: only our own
-        children and the forker's, best effort)."""
+        """Pids of this sandbox with a thread that is not a zombie (a process whose main thread
+        exited shows as a zombie while its other threads run). Outside a pid namespace: only our
+        own children and the forker's, best effort."""
         found = []
         for name in os.listdir("/proc"):
             if not name.isdigit():
                 continue
             try:
                 with open(f"/proc/{name}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
+                    parent = int(f.read().rsplit(")", 1)[1].split()[1])
+                states = []
+                for task in os.listdir(f"/proc/{name}/task"):
+                    with open(f"/proc/{name}/task/{task}/stat") as f:
+                        states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except (OSError, IndexError, ValueError):
                 continue
-            ours = self.contained or int(fields[1]) in (self.forker_pid, os.getpid())
-            if fields[0] != "Z" and ours:
+            ours = self.contained or parent in (self.forker_pid, os.getpid())
+            if ours and any(state != "Z" for state in states):
                 found.append(int(name))
         return found
 
@@ -651,24 +677,79 @@ class Supervisor:
             except OSError:
                 remove_tree(path)
 
+    def forker_dead(self) -> bool:
+        if self.forker_gone:
+            return True
+        try:
+            self.forker_gone = os.waitpid(self.forker_pid, os.WNOHANG)[0] != 0
+        except ChildProcessError:
+            self.forker_gone = True
+        return self.forker_gone
+
+    def reap(self, block: Sequence[int] = ()) -> None:
+        """Collect our dead children: the test processes (waiting for those in `block`) and,
+        as pid 1 of the sandbox, every orphan the code left."""
+        for pid in block:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.forker_pid:
+                self.forker_gone = True
+
     def cleanup(self) -> None:
-        """Leave no process and no file behind (done after the verdict is sent)."""
-        for pid in self.children:
+        """Leave no process, file or IPC object behind (done after the verdict is sent)."""
+        for pid in [*self.children, *self.candidates]:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        self.children.clear()
         for pid in list(self.candidates):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
             self.candidate_exit(pid, time.monotonic() + 1.0)
+        self.reap(self.children)
+        self.children.clear()
         keep = {"1", str(os.getpid()), str(self.forker_pid)}
         if not self.contained or any(p.isdigit() and p not in keep for p in os.listdir("/proc")):
             self.clean = self.kill_all()  # something outlived its job: hunt it down
-        for name in os.listdir(self.root):
-            remove_tree(os.path.join(self.root, name))
+            self.reap()
+        scratch = [self.root, "/dev/shm"] if self.contained else [self.root]
+        for folder in scratch:
+            for name in os.listdir(folder):
+                remove_tree(os.path.join(folder, name))
+        if self.contained:
+            remove_ipc_objects()
         # A tree the code made undeletable (or a process that would not die) retires the box.
-        self.clean = self.clean and not os.listdir(self.root)
+        self.clean = self.clean and not any(os.listdir(folder) for folder in scratch)
+
+
+def remove_ipc_objects() -> None:
+    """Remove the System V shared memory, queues and semaphores left in this IPC namespace."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for kind, remove in (("shm", libc.shmctl), ("msg", libc.msgctl), ("sem", libc.semctl)):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            ident = int(row.split()[1])
+            if kind == "sem":
+                remove(ident, 0, IPC_RMID)
+            else:
+                remove(ident, IPC_RMID, None)
+
+
+def leave_session_keyring() -> None:
+    """Join a fresh anonymous session keyring, so keys of the process that started the
+    sandbox (kept in its session keyring) are out of reach."""
+    number = KEYCTL_SYSCALL.get(platform.machine())
+    if number is None:
+        raise OSError(f"no keyctl syscall number known for {platform.machine()}")
+    if ctypes.CDLL(None, use_errno=True).syscall(number, KEYCTL_JOIN_SESSION_KEYRING, None) < 0:
+        raise OSError(ctypes.get_errno(), "keyctl(KEYCTL_JOIN_SESSION_KEYRING) failed")
 
 
 def normalize(text: str) -> list[str]:
@@ -697,6 +778,8 @@ def main() -> None:
         os.dup2(null, fd)
     os.close(null)
     contained = "--contained" in sys.argv
+    if contained:
+        leave_session_keyring()
     for arg in sys.argv[2:]:
         if arg.startswith("--path="):
             sys.path.extend(arg.removeprefix("--path=").split(os.pathsep))

@@ -460,3 +460,138 @@ def test_what_one_run_leaves_in_tmp_never_reaches_the_next(vandalism: str) -> No
             code = "import os\ndef add(a, b):\n    return a + b + len(os.listdir('/tmp')) - 1\n"
             clean = pool.run(code, ADD_TESTS, "add")
             assert clean.passed, clean.message
+
+
+def test_forged_frames_on_every_process_fd_are_refused(box: Sandbox) -> None:
+    at_import = """
+        import glob, json, os, struct
+        frame = json.dumps({"status": "passed"}).encode()
+        for path in glob.glob('/proc/*/fd/*'):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+                os.write(fd, (struct.pack('>I', len(frame)) + frame) * 3)
+            except OSError:
+                pass
+    """
+    attack(box, "return 0", at_import=at_import)
+    assert box.run("def add(a, b):\n    return a - b\n", ADD_TESTS, "add").status == "failed"
+    still_works(box)
+
+
+def test_a_process_whose_main_thread_exited_is_still_killed(box: Sandbox) -> None:
+    at_import = """
+        import ctypes, os, threading, time
+        if os.fork() == 0:
+            os.setsid()
+            threading.Thread(target=lambda: time.sleep(60)).start()
+            time.sleep(0.05)
+            ctypes.CDLL(None).syscall(60, 0)  # exit the main thread only (x86_64 SYS_exit)
+        time.sleep(0.2)
+    """
+    box.run(textwrap.dedent(at_import) + GOOD, ADD_TESTS, "add")
+    count = (
+        "import os\ndef f():\n"
+        "    return sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
+    )
+    result = box.run(count, "def check(candidate):\n    assert len(candidate()) <= 4\n", "f")
+    assert result.passed, result.message  # supervisor, forker, tests, this candidate
+
+
+def test_host_kernel_settings_and_devices_are_out_of_reach(box: Sandbox) -> None:
+    before = (Path("/proc/sys/vm/stat_interval").read_text(), os.stat("/dev/null").st_mode)
+    body = """
+        import os
+        done = []
+        for path in ('/proc/sys/vm/stat_interval', '/proc/sysrq-trigger', '/x', '/dev/x'):
+            try:
+                with open(path, 'w') as f:
+                    f.write('1')
+                done.append(path)
+            except OSError:
+                pass
+        for call in (lambda: os.chmod('/dev/null', 0o600), lambda: os.setuid(0)):
+            try:
+                call()
+                done.append('call')
+            except OSError:
+                pass
+        return len(done)
+    """
+    code = "def add(a, b):\n" + textwrap.indent(textwrap.dedent(body), "    ")
+    result = box.run(code, "def check(candidate):\n    assert candidate(1, 2) == 0\n", "add")
+    assert result.passed, result.message  # every write and call was refused
+    after = (Path("/proc/sys/vm/stat_interval").read_text(), os.stat("/dev/null").st_mode)
+    assert after == before
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="keyctl numbers below are x86_64's")
+def test_keys_of_the_host_session_keyring_are_out_of_reach() -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    key = b"sk-canary-keyring"
+    # add_key("user", "llmeval-canary", key, len, KEY_SPEC_SESSION_KEYRING) in this process's
+    # session keyring, which a sandbox started from here would inherit.
+    if libc.syscall(248, b"user", b"llmeval-canary", key, len(key), -3) < 0:
+        pytest.skip(f"cannot add a key here (errno {ctypes.get_errno()})")
+    body = """
+        import ctypes
+        libc = ctypes.CDLL(None)
+        serial = libc.syscall(250, 10, -3, b'user', b'llmeval-canary', 0)  # KEYCTL_SEARCH
+        buffer = ctypes.create_string_buffer(64)
+        libc.syscall(250, 11, serial, buffer, 64)  # KEYCTL_READ
+        return buffer.value.decode()
+    """
+    code = "def add(a, b):\n" + textwrap.indent(textwrap.dedent(body), "    ")
+    with Sandbox(size=1) as fresh:
+        result = fresh.run(code, "def check(candidate):\n    assert candidate(1, 2) == ''\n", "add")
+    assert result.passed, result.message
+
+
+def test_shared_memory_and_dev_files_do_not_carry_over(box: Sandbox) -> None:
+    at_import = """
+        import ctypes, os
+        for path in ('/dev/shm/x', '/x', '/dev/x'):
+            try:
+                open(path, 'w').write('left behind')
+            except OSError:
+                pass
+        ctypes.CDLL(None).shmget(0x1234, 1 << 20, 0o1666)  # IPC_CREAT | 0666
+    """
+    box.run(textwrap.dedent(at_import) + GOOD, ADD_TESTS, "add")
+    probe = """
+        import ctypes, os
+        def f():
+            return os.listdir('/dev/shm'), ctypes.CDLL(None).shmget(0x1234, 0, 0) >= 0
+    """
+    tests = "def check(candidate):\n    assert candidate() == ([], False)\n"
+    result = box.run(textwrap.dedent(probe), tests, "f")
+    assert result.passed, result.message
+
+
+def test_stop_iteration_from_the_candidate_cannot_end_the_tests_early(box: Sandbox) -> None:
+    tests = (
+        "def check(candidate):\n"
+        "    assert all(map(candidate, [2, 4, 6]))\n"
+        "    assert not any(map(candidate, [1, 3]))\n"
+    )
+    result = box.run("def is_even(n):\n    raise StopIteration\n", tests, "is_even")
+    assert result.status == "failed"
+
+
+def test_long_program_output_is_compared_in_full(box: Sandbox) -> None:
+    expected = "".join(f"{i}\n" for i in range(5000))  # 23,890 characters
+    assert len(expected) > Limits().capture_chars
+    assert box.run_io("for i in range(5000):\n    print(i)\n", [("", expected)]).passed
+
+
+def test_a_stuck_sandbox_cannot_block_the_host_on_write() -> None:
+    from pytest_llmeval.sandbox_worker import write_frame
+
+    read_end, write_end = os.pipe()
+    start = time.monotonic()
+    with pytest.raises(TimeoutError):
+        write_frame(write_end, {"data": "x" * (1 << 20)}, time.monotonic() + 0.3)
+    assert time.monotonic() - start < 2
+    os.close(read_end)
+    os.close(write_end)
