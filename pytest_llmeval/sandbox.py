@@ -157,9 +157,12 @@ def _mirror(path: str, skip: frozenset[str]) -> str:
     if os.path.isfile(path):
         _mirror_entries(os.path.dirname(path), [os.path.basename(path)], dest.parent)
     for folder, dirs, files in [] if os.path.isfile(path) else os.walk(path):
+        target = dest / os.path.relpath(folder, path)
+        for skipped in [d for d in dirs if os.path.join(folder, d) in skip]:
+            (target / skipped).mkdir(parents=True, exist_ok=True)  # an empty mount point
         dirs[:] = [d for d in dirs if os.path.join(folder, d) not in skip]
         links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
-        _mirror_entries(folder, [*files, *links], dest / os.path.relpath(folder, path))
+        _mirror_entries(folder, [*files, *links], target)
     made: list[Path] = [*dest.parents, *(dest.rglob("*") if dest.is_dir() else [])]
     for entry in made:
         if _mirror_root() in entry.parents and entry.is_dir() and not entry.is_symlink():
