@@ -7,7 +7,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +31,15 @@ class CacheMiss(Exception):
 
 
 def cache_key(
-    endpoint: str, model_id: str, body: Mapping[str, Any], stream: bool, sample: object
+    endpoint: str, model: Sequence[str], body: Mapping[str, Any], stream: bool, sample: object
 ) -> str:
-    """Hash of everything that makes an answer: endpoint name (not URL), model, full request,
-    streaming, and which sample (and which identical call within it) asked."""
+    """Hash of everything that makes an answer: endpoint name (not URL), the model (its name in
+    the config and the id sent), full request, streaming, and which sample (and which
+    identical call within it) asked."""
     canonical = json.dumps(
         {
             "endpoint": endpoint,
-            "model": model_id,
+            "model": list(model),
             "body": body,
             "stream": stream,
             "sample": sample,

@@ -28,9 +28,9 @@ _CHOICE_PATTERNS = (
         r"(?i:answer|option|choice)\s*(?i:is|:|=)?\s*(?:\*\*)?\s*[:=]?\s*"
         r"[(\[]?([A-D])[)\].:]?(?![A-Za-z])"
     ),
+    re.compile(r"\b([A-D])\b(?!\s*[A-Za-z'])\W*$"),  # "... it must be D" (a last line wins)
     re.compile(r"^\s*[(\[]?([A-D])(?:[)\].:]|\s*$)"),  # "B", "(B) Mars", "C. 42"
     re.compile(r"[(\[]([A-D])[)\]]"),  # "... so (C)"
-    re.compile(r"\b([A-D])\b(?!\s*[A-Za-z'])\W*$"),  # "... it must be D"
 )
 
 
@@ -100,18 +100,25 @@ def check_tool_calls(
             if problem:
                 raise AssertionError(f"tool call {i}: {problem}; got {got}")
         return
-    unmatched = list(range(len(calls)))
-    for want in expected:
-        problems = []
-        for i in unmatched:
-            problem = _call_mismatch(want, calls[i])
-            if problem is None:
-                unmatched.remove(i)
-                break
-            problems.append(problem)
-        else:
-            detail = "; ".join(dict.fromkeys(problems))
+    fits = [[_call_mismatch(want, call) is None for call in calls] for want in expected]
+    if _assignment(fits, 0, set()):
+        return
+    for want, row in zip(expected, fits, strict=True):
+        if not any(row):
+            problems = (_call_mismatch(want, call) for call in calls)
+            detail = "; ".join(dict.fromkeys(p for p in problems if p))
             raise AssertionError(f"no call matches {want['name']!r} ({detail}); got {got}")
+    raise AssertionError(f"no way to match each expected call to its own call; got {got}")
+
+
+def _assignment(fits: list[list[bool]], want: int, taken: set[int]) -> bool:
+    """Whether expected calls `want`.. can each take a different fitting call (backtracking)."""
+    if want == len(fits):
+        return True
+    for call, fit in enumerate(fits[want]):
+        if fit and call not in taken and _assignment(fits, want + 1, taken | {call}):
+            return True
+    return False
 
 
 def _call_mismatch(want: Mapping[str, Any], call: Any) -> str | None:

@@ -362,8 +362,16 @@ class _Request:
 
     @functools.cached_property
     def prompt_fingerprint(self) -> str:
-        """The prompt fingerprint: endpoint, model id, messages and parameters (no sample)."""
+        """The prompt fingerprint: endpoint, model id, the messages the test wrote and the
+        parameters; no sample, and not the model's own earlier turns (assistant and tool
+        messages), so a dialogue's prompt does not "change" with the answers."""
         payload = self.body.get("messages", self.body.get("prompt"))
+        if isinstance(payload, list):
+            payload = [
+                m
+                for m in payload
+                if not (isinstance(m, Mapping) and m.get("role") in ("assistant", "tool"))
+            ]
         params = {k: v for k, v in self.body.items() if k not in ("messages", "prompt", "model")}
         return fingerprint(self.endpoint, self.llm.model.model_id, payload, params)
 
@@ -374,20 +382,19 @@ class _Request:
         if cache is None or not (cache.reads or cache.writes):
             return None
         trace = current_trace()
-        model_id = self.llm.model.model_id
-        sample = None
-        if trace is not None:
-            sample = [trace.index, trace.occurrence(f"{self.prompt_fingerprint}:{stream}")]
-        self.key = cache_key(self.endpoint, model_id, self.body, stream, sample)
+        if trace is None:  # a fixture, or a thread the test started: no sample to key it by
+            return None
+        model = self.llm.model
+        sample = [trace.index, trace.occurrence(f"{self.prompt_fingerprint}:{stream}")]
+        self.key = cache_key(self.endpoint, [model.name, model.model_id], self.body, stream, sample)
         entry = cache.get(self.key) if cache.reads else None
         if entry is not None:
             return self._replayed(entry)
         if cache.replay:
-            index = "" if trace is None else f" sample {trace.index}"
-            model, prompt = self.llm.model.name, self.prompt_fingerprint
             exc = CacheMiss(
-                f"--llm-cache=replay: no cached answer for {self.llm.test or 'this call'}{index} "
-                f"(model {model!r}, prompt {prompt}) in {cache.path}; "
+                f"--llm-cache=replay: no cached answer for {self.llm.test or 'this call'} "
+                f"sample {trace.index} (model {model.name!r}, prompt {self.prompt_fingerprint}) "
+                f"in {cache.path}; "
                 "record it with --llm-cache=readwrite"
             )
             self._record(None, error=exc)

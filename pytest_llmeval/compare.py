@@ -96,7 +96,13 @@ def suite_row(suite: str, model: str, cases: Mapping[str, Row]) -> dict[str, Any
     """One model's aggregate over a suite's cases: accuracy with an exact CI, pass@1 (the mean
     per-case sample rate), cost per case, per-subject rates and, for code, sandbox columns."""
     valid = [row for row in cases.values() if _solved(row) is not None]
-    costs = [row["metrics"]["cost_usd"] for row in cases.values()]
+    # What a case costs: spent plus what the cache saved, over the cases with a known cost
+    # (an error case that never reached the model has none).
+    costs = [
+        (m["cost_usd"] or 0.0) + (m.get("saved_usd") or 0.0)
+        for m in (row["metrics"] for row in cases.values())
+        if m["cost_usd"] is not None or m.get("saved_usd") is not None
+    ]
     subjects: dict[str, list[bool]] = {}
     for row in valid:
         if row.get("subject"):
@@ -109,8 +115,8 @@ def suite_row(suite: str, model: str, cases: Mapping[str, Row]) -> dict[str, Any
         "errors": len(cases) - len(valid),
         **_rate(sum(bool(_solved(row)) for row in valid), len(valid)),
         "pass_at_1": statistics.fmean(rates) if rates else None,
-        "cost_usd": sum(costs) if costs and None not in costs else None,
-        "cost_per_case": sum(costs) / len(costs) if costs and None not in costs else None,
+        "cost_usd": sum(costs) if costs else None,
+        "cost_per_case": sum(costs) / len(costs) if costs else None,
         "subjects": {name: _rate(sum(v), len(v)) for name, v in sorted(subjects.items())},
         **_code_columns([s for row in cases.values() for s in row["samples"]]),
     }

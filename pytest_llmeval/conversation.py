@@ -72,7 +72,8 @@ class Conversation:
         try:
             yield
         except AssertionError as exc:
-            self.expect(False, name, required, str(exc).strip().splitlines()[0][:200] or None)
+            lines = str(exc).strip().splitlines()
+            self.expect(False, name, required, lines[0][:200] if lines else None)
         else:
             self.expect(True, name, required)
 

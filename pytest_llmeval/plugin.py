@@ -558,7 +558,10 @@ def _sample(pyfuncitem: pytest.Function, model: str) -> None:
     test = _test_name(pyfuncitem, model)
     base = config.stash.get(BASELINE_ROWS, {}).get((test, model))
     stop = None
-    if base is not None:  # sample until the regression verdict is settled too
+    replaying = runtime.cache is not None and runtime.cache.replay
+    # Sample until the regression verdict is settled too; not under replay, which must ask for
+    # no more samples than the run that recorded them (it may have had no baseline yet).
+    if base is not None and not replaying:
         base_valid = base["passed"] + base["failed"]
         least = min_valid_samples(plan.samples)
         stop = gate(base["passed"], base_valid, 1.0 - plan.confidence, least)
@@ -583,7 +586,7 @@ def _sample(pyfuncitem: pytest.Function, model: str) -> None:
     if regression is not None and regression["regressed"] and fail_on != "threshold":
         result["message"] = "\n".join(filter(None, [regression_message(regression), message]))
         pytest.fail(result["message"], pytrace=False)
-    if base is not None and fail_on == "regression" and sampled.verdict == "failed":
+    if BASELINE in config.stash and fail_on == "regression" and sampled.verdict == "failed":
         return  # the threshold is reported, but only regressions fail under this gate
     first = sampled.first_failure or sampled.first_error
     if sampled.verdict != "passed":
@@ -757,9 +760,14 @@ class Reporter:
             if option(name):
                 write(self.report(), Path(option(name)))
         # An interrupted run or one without LLM results never replaces a baseline.
-        if option("llm_update_baseline") and self.results and session.exitstatus in (
-            pytest.ExitCode.OK,
-            pytest.ExitCode.TESTS_FAILED,
+        if (
+            option("llm_update_baseline")
+            and self.results
+            and session.exitstatus
+            in (
+                pytest.ExitCode.OK,
+                pytest.ExitCode.TESTS_FAILED,
+            )
         ):
             fresh = {k: v for k, v in self.report().items() if k != "baseline"}
             write_report(fresh, Path(option("llm_baseline")))

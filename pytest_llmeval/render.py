@@ -220,7 +220,7 @@ const columns = [
   ['pass/valid', r => r.valid ? r.passed / r.valid : -1,
    r => r.passed + '/' + r.valid + (r.errors ? ' (' + r.errors + ' err)' : '')],
   ['rate', r => r.rate ?? -1, r => pct(r.rate)],
-  ['95% CI', r => r.lo, r => pct(r.lo) + '-' + pct(r.hi)],
+  ['CI', r => r.lo, r => pct(r.lo) + '-' + pct(r.hi)],
   ['verdict', r => r.verdict],
   ['p vs baseline', r => r.p_value ?? 2,
    r => r.p_value == null ? '-' : r.p_value.toPrecision(3) + (r.regressed ? ' regressed' : '') +

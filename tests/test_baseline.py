@@ -294,3 +294,56 @@ def test_an_interrupted_run_keeps_the_old_baseline(
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["llmeval baseline NOT updated (run interrupted): base.json"])
     assert (suite.path / "base.json").read_text() == before
+
+
+def test_a_dialogue_prompt_does_not_change_with_the_answers(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> None:
+    """Turn 2 carries turn 1's answer; the prompt fingerprint leaves the model's turns out."""
+    count = itertools.count()
+    gateway.add_model("m", lambda request: f"PASS {next(count)}")
+    suite.makepyfile(
+        test_dialogue="""
+import pytest
+from pytest_llmeval.conversation import Conversation
+
+@pytest.mark.llmeval(pass_rate=0.5, samples=3)
+def test_dialogue(llm):
+    convo = Conversation(llm, system="Be brief.")
+    assert "PASS" in convo.turn("Say PASS").text
+    assert "PASS" in convo.turn("Again").text
+"""
+    )
+    args = ["--llm-models=m", "--llm-baseline=base.json"]
+    suite.runpytest(*args, "--llm-update-baseline").assert_outcomes(passed=1)
+    result = suite.runpytest(*args, "--llm-report=r.json")
+    result.assert_outcomes(passed=1)
+    assert json.loads((suite.path / "r.json").read_text())["baseline"]["changed_prompts"] == 0
+
+
+def test_fail_on_regression_ignores_thresholds_of_new_tests(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> None:
+    gateway.add_model("m", Cycle(["PASS", "FAIL"]))
+    suite.makepyfile(
+        test_old="""
+import pytest
+
+@pytest.mark.llmeval(pass_rate=0.2, samples=4)
+def test_old(llm):
+    assert "PASS" in llm.chat("Say PASS").text
+"""
+    )
+    suite.runpytest("--llm-models=m", "--llm-baseline=base.json", "--llm-update-baseline")
+    suite.makepyfile(
+        test_new="""
+import pytest
+
+@pytest.mark.llmeval(pass_rate=0.99, samples=4)
+def test_new(llm):
+    assert "PASS" in llm.chat("Say PASS").text
+"""
+    )
+    args = ["--llm-models=m", "--llm-baseline=base.json"]
+    assert suite.runpytest(*args, "--llm-fail-on=regression").ret == pytest.ExitCode.OK
+    assert suite.runpytest(*args).ret == pytest.ExitCode.TESTS_FAILED

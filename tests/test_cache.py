@@ -43,14 +43,16 @@ def entries(folder: Path) -> int:
 
 def test_key_separates_samples_and_ignores_nothing_else() -> None:
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 1}
-    key = cache_key("chat", "m", body, False, [0, 0])
-    assert key == cache_key("chat", "m", dict(body), False, [0, 0])
-    assert key != cache_key("chat", "m", body, False, [1, 0])
-    assert key != cache_key("chat", "m", body, False, [0, 1])
-    assert key != cache_key("chat", "m", body, True, [0, 0])
-    assert key != cache_key("chat", "m2", body, False, [0, 0])
-    assert key != cache_key("chat", "m", {**body, "temperature": 0}, False, [0, 0])
-    assert key != cache_key("completion", "m", body, False, [0, 0])
+    m = ["m", "m-id"]
+    key = cache_key("chat", m, body, False, [0, 0])
+    assert key == cache_key("chat", m, dict(body), False, [0, 0])
+    assert key != cache_key("chat", m, body, False, [1, 0])
+    assert key != cache_key("chat", m, body, False, [0, 1])
+    assert key != cache_key("chat", m, body, True, [0, 0])
+    assert key != cache_key("chat", ["m", "m2-id"], body, False, [0, 0])
+    assert key != cache_key("chat", ["alias", "m-id"], body, False, [0, 0])  # same id, other model
+    assert key != cache_key("chat", m, {**body, "temperature": 0}, False, [0, 0])
+    assert key != cache_key("completion", m, body, False, [0, 0])
 
 
 def test_unknown_mode_is_refused(tmp_path: Path) -> None:
@@ -266,9 +268,7 @@ def test_killed_run_leaves_a_usable_cache(
     stored = entries(suite.path)
     assert 0 < stored < 60
     before = gateway.request_count()
-    suite.runpytest(
-        "--llm-models=m", "-n", "2", "--llm-cache=readwrite"
-    ).assert_outcomes(passed=12)
+    suite.runpytest("--llm-models=m", "-n", "2", "--llm-cache=readwrite").assert_outcomes(passed=12)
     assert gateway.request_count() - before == 60 - stored
     assert entries(suite.path) == 60
 
@@ -316,3 +316,47 @@ def test_answer(llm):
     cached = only_row(suite.path / "cached.json")
     assert [s["index"] for s in cached["samples"]] == [s["index"] for s in live["samples"]]
     assert cached["errors"] == 0 and gateway.request_count() == live["run"]
+
+
+def test_two_models_with_one_id_keep_their_own_answers(
+    pytester: pytest.Pytester, gateway: FakeGateway
+) -> None:
+    """Aliases `first` and `second` send the same model id: each must be asked itself."""
+    gateway.add_model("shared-id", "PASS")
+    pytester.makefile(
+        ".toml",
+        llmeval=f'base_url = "{gateway.base_url}"\nretries = 0\n'
+        '[models.first]\nmodel = "shared-id"\n[models.second]\nmodel = "shared-id"\n',
+    )
+    pytester.makepyfile(test_suite=ALL_PASS)
+    pytester.runpytest("--llm-models=first", "--llm-cache=readwrite").assert_outcomes(passed=1)
+    asked = gateway.request_count()
+    pytester.runpytest("--llm-models=second", "--llm-cache=readwrite").assert_outcomes(passed=1)
+    assert gateway.request_count() == 2 * asked
+
+
+def test_replay_with_a_baseline_asks_only_for_recorded_samples(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> None:
+    """The baseline run stopped on its threshold alone; a replay with that baseline must not
+    sample further (every answer it needs is cached)."""
+    gateway.add_model("m", "PASS")
+    suite.makepyfile(
+        test_suite="""
+import pytest
+
+@pytest.mark.llmeval(pass_rate=0.1, samples=20)
+def test_answer(llm):
+    assert "PASS" in llm.chat("Say PASS").text
+"""
+    )
+    record = ["--llm-models=m", "--llm-baseline=base.json", "--llm-update-baseline"]
+    suite.runpytest(*record, "--llm-cache=readwrite").assert_outcomes(passed=1)
+    recorded = gateway.request_count()
+    result = suite.runpytest(
+        "--llm-models=m", "--llm-baseline=base.json", "--llm-cache=replay", "--llm-report=r.json"
+    )
+    result.assert_outcomes(passed=1)
+    row = only_row(suite.path / "r.json")
+    assert (row["errors"], row["passed"]) == (0, recorded)
+    assert gateway.request_count() == recorded

@@ -140,3 +140,19 @@ def test_check_number_messages() -> None:
         check_number("So 73.", 72)
     with pytest.raises(AssertionError, match=r"expected the number 1234, got no number in 'many'"):
         check_number("many", "1,234")
+
+
+def test_check_tool_calls_finds_a_matching_when_a_greedy_pass_would_not() -> None:
+    paris = ToolCall("c1", "get", {"city": "Paris"})
+    rome = ToolCall("c2", "get", {"city": "Rome"})
+    either_then_paris = [{"name": "get"}, {"name": "get", "arguments": {"city": "Paris"}}]
+    check_tool_calls(answer("", paris, rome), either_then_paris)
+    with pytest.raises(AssertionError, match="no way to match each expected call"):
+        check_tool_calls(
+            answer("", paris, rome),
+            [{"name": "get", "arguments": {"city": "Paris"}}] * 2,
+        )
+
+
+def test_extract_choice_prefers_the_last_line_over_a_listed_option() -> None:
+    assert extract_choice("A) 4\nB) 5\nThe correct one is B") == "B"

@@ -189,3 +189,12 @@ def test_paired_test_uses_per_case_rates_when_thresholds_hide_a_gap() -> None:
     assert pair["p_value"] == pytest.approx(2 / 2**8) and pair["significant"]
     [route] = report["routing"]
     assert (route["best"], route["recommended"], route["rate"]) == ("strong", "strong", 1.0)
+
+
+def test_cost_per_case_counts_cache_savings_and_skips_cases_without_a_cost() -> None:
+    rows = [row(f"c{i}", "m", "passed", cost=None) for i in range(3)]
+    for r in rows:  # a fully cached run: nothing spent, the price saved
+        r["metrics"]["saved_usd"] = 0.5
+    rows.append(row("c3", "m", "error", cost=None, samples=[]))  # never reached the model
+    [suite] = compare(rows)["suites"]
+    assert suite["cost_per_case"] == pytest.approx(0.5)

@@ -130,3 +130,11 @@ def test_an_error_inside_the_block_is_not_masked_by_the_verdict() -> None:
 
 def test_dialogue_summary_of_samples_without_turns_is_none() -> None:
     assert dialogue_summary([{"outcome": "passed"}]) is None
+
+
+def test_an_assertion_without_a_message_is_still_a_scored_turn() -> None:
+    convo = Conversation(Scripted())
+    convo.turn("hi")
+    with convo.check("answers"):
+        raise AssertionError()
+    assert [(c.turn, c.passed, c.message) for c in convo.checks] == [(1, False, None)]
