@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -194,7 +195,13 @@ def write_report(report: Mapping[str, Any], path: Path) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write through a temporary file, so a reader never sees half a report."""
+    """Write through a temporary file next to the real target, so a reader never sees half a
+    report; a device or pipe (`/dev/null`, `/dev/stdout`) is written to, never replaced."""
+    path = Path(os.path.realpath(path))
+    if path.exists() and not path.is_file():
+        with path.open("w", encoding="utf-8") as target:
+            target.write(text)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -184,6 +184,8 @@ def redirect(stdin: str, stdout: str, stderr: str) -> None:
         (1, stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
         (2, stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
     ):
+        if path == os.devnull:  # never create or truncate a file in its place
+            flags &= ~(os.O_CREAT | os.O_TRUNC)
         new = os.open(path, flags, 0o600)
         os.dup2(new, fd)
         os.close(new)

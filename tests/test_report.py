@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import os
+import stat
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_llmeval.report import broken_result, build_report, table_lines
+from pytest_llmeval.report import broken_result, build_report, table_lines, write_text
 
 PLAN = {"pass_rate": 0.8, "samples": 4, "confidence": 0.95, "mode": "not_worse", "marked": True}
 
@@ -104,3 +108,22 @@ def test_unmarked_rows_say_once() -> None:
     row = result("a", ["passed"], "passed")
     row["plan"] = {**PLAN, "samples": 1, "marked": False}
     assert "once" in table_lines(build_report([row], MODELS))[1].split()
+
+
+def test_reports_write_through_pipes_and_links_instead_of_replacing_them(tmp_path: Path) -> None:
+    """`--llm-report-md=/dev/stdout` (or /dev/null) must not turn the device into a file."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+    reader.start()
+    write_text(fifo, "# report\n")
+    reader.join(5)
+    assert received == ["# report\n"]
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+    target = tmp_path / "real.md"
+    link = tmp_path / "link.md"
+    link.symlink_to(target)
+    write_text(link, "hello\n")
+    assert link.is_symlink() and target.read_text() == "hello\n"
