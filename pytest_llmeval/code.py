@@ -5,6 +5,10 @@ from __future__ import annotations
 import ast
 import math
 import re
+import statistics
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.M | re.S)
 OPEN_FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+#.-]*)[^\n]*\n(.*)\Z", re.M | re.S)
@@ -106,3 +110,26 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:
         return 1.0
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def sandbox_summary(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """What the samples' generated code came to, judged by each sample's last sandbox run:
+    runs, syntax-error rate, mean solution lines, statuses, unisolated runs and the share of
+    hidden test cases passed (the seed's "7/10"); None if no sample used the sandbox."""
+    runs = [s["sandbox"][-1] for s in samples if s.get("sandbox")]
+    if not runs:
+        return None
+    lines = [r["lines"] for r in runs if r.get("lines") is not None]
+    counted = [r for r in runs if r.get("cases")]
+    return {
+        "runs": len(runs),
+        "syntax_error_rate": sum(r["status"] == "syntax_error" for r in runs) / len(runs),
+        "mean_lines": statistics.fmean(lines) if lines else None,
+        "statuses": dict(sorted(Counter(r["status"] for r in runs).items())),
+        "unsafe_runs": sum(r.get("isolation") == "unsafe" for r in runs),
+        "hidden_cases": (
+            sum(r["cases_passed"] for r in counted) / sum(r["cases"] for r in counted)
+            if counted
+            else None
+        ),
+    }

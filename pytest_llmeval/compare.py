@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from itertools import combinations
 from typing import Any
 
+from .code import sandbox_summary
 from .stats import binom_cdf, clopper_pearson
 
 ALPHA = 0.05
@@ -81,14 +82,13 @@ def _rate(passed: int, total: int) -> dict[str, Any]:
 
 def _code_columns(samples: Sequence[Row]) -> dict[str, Any]:
     """Syntax-error rate and mean solution lines from each sample's last sandbox run."""
-    runs = [s["sandbox"][-1] for s in samples if s.get("sandbox")]
-    if not runs:
+    summary = sandbox_summary(samples)
+    if summary is None:
         return {}
-    lines = [r["lines"] for r in runs if r.get("lines") is not None]
     return {
-        "sandbox_runs": len(runs),
-        "syntax_error_rate": sum(r["status"] == "syntax_error" for r in runs) / len(runs),
-        "mean_solution_lines": statistics.fmean(lines) if lines else None,
+        "sandbox_runs": summary["runs"],
+        "syntax_error_rate": summary["syntax_error_rate"],
+        "mean_solution_lines": summary["mean_lines"],
     }
 
 

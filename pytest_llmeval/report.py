@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .code import pass_at_k
+from .code import pass_at_k, sandbox_summary
 from .compare import compare
 from .conversation import dialogue_summary
 from .sampling import STOP_COMPLETED, STOP_ERRORS, STOP_SETTLED, Sampled
@@ -100,31 +100,13 @@ PASS_AT = (1, 5, 10)
 
 
 def code_metrics(result: Result) -> dict[str, Any] | None:
-    """For tests that ran generated code in the sandbox: pass@k (unbiased, k <= valid samples),
-    syntax-error rate and mean solution lines, judged by each sample's last sandbox run."""
-    runs = [s["sandbox"][-1] for s in result["samples"] if s.get("sandbox")]
-    if not runs:
+    """For tests that ran generated code in the sandbox: pass@k (unbiased, k <= valid samples)
+    and the sandbox summary (syntax-error rate, mean solution lines, ...)."""
+    summary = sandbox_summary(result["samples"])
+    if summary is None:
         return None
     n, c = result["passed"] + result["failed"], result["passed"]
-    return {
-        "pass_at": {str(k): pass_at_k(n, c, k) for k in PASS_AT if k <= n},
-        "runs": len(runs),
-        "syntax_error_rate": sum(r["status"] == "syntax_error" for r in runs) / len(runs),
-        "mean_lines": statistics.fmean(r["lines"] for r in runs),
-        "statuses": dict(sorted(Counter(r["status"] for r in runs).items())),
-        "unsafe_runs": sum(r.get("isolation") == "unsafe" for r in runs),
-        "hidden_cases": _case_rate(runs),
-    }
-
-
-def _case_rate(runs: Sequence[Mapping[str, Any]]) -> float | None:
-    """Share of hidden test cases passed, over runs that counted them (the seed's '7/10')."""
-    counted = [r for r in runs if r.get("cases")]
-    return (
-        sum(r["cases_passed"] for r in counted) / sum(r["cases"] for r in counted)
-        if counted
-        else None
-    )
+    return {"pass_at": {str(k): pass_at_k(n, c, k) for k in PASS_AT if k <= n}, **summary}
 
 
 def with_metrics(result: Result) -> Result:
@@ -385,7 +367,7 @@ def code_lines(tests: Sequence[Mapping[str, Any]]) -> list[str]:
                 r["model"],
                 *(_pct(code["pass_at"].get(str(k))) for k in PASS_AT),
                 _pct(code["syntax_error_rate"]),
-                f"{code['mean_lines']:.1f}",
+                _num(code["mean_lines"], 1),
                 _pct(code["hidden_cases"]),
             ]
         )

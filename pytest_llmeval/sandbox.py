@@ -159,14 +159,13 @@ def _mirror(path: str, skip: frozenset[str]) -> str:
     for folder, dirs, files in [] if os.path.isfile(path) else os.walk(path):
         target = dest / os.path.relpath(folder, path)
         for skipped in [d for d in dirs if os.path.join(folder, d) in skip]:
-            (target / skipped).mkdir(parents=True, exist_ok=True)  # an empty mount point
+            _mirror_entries(folder, [], target / skipped)  # an empty mount point
         dirs[:] = [d for d in dirs if os.path.join(folder, d) not in skip]
         links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
         _mirror_entries(folder, [*files, *links], target)
-    made: list[Path] = [*dest.parents, *(dest.rglob("*") if dest.is_dir() else [])]
-    for entry in made:
-        if _mirror_root() in entry.parents and entry.is_dir() and not entry.is_symlink():
-            entry.chmod(0o755)
+    for parent in dest.parents:  # made by mkdir(parents=True), under any umask
+        if _mirror_root() in parent.parents:
+            parent.chmod(0o755)
     return str(dest)
 
 

@@ -632,7 +632,7 @@ class Supervisor:
                     f"got {out['stdout'][:200]!r}"
                 )
                 return {"status": "oom" if oom else "failed", "message": message, **out, **done}
-            self.clear(workdir)
+            empty(workdir)
         return {"status": "passed", "cases_passed": len(cases), "cases": len(cases)}
 
     def kill_all(self) -> bool:
@@ -670,14 +670,6 @@ class Supervisor:
             if ours and any(state != "Z" for state in states):
                 found.append(int(name))
         return found
-
-    def clear(self, workdir: str) -> None:
-        for name in os.listdir(workdir):
-            path = os.path.join(workdir, name)
-            try:
-                os.unlink(path)
-            except OSError:
-                remove_tree(path)
 
     def forker_dead(self) -> bool:
         if self.forker_gone:
@@ -719,8 +711,7 @@ class Supervisor:
             self.reap()
         scratch = [self.root, "/dev/shm"] if self.contained else [self.root]
         for folder in scratch:
-            for name in os.listdir(folder):
-                remove_tree(os.path.join(folder, name))
+            empty(folder)
         if self.contained:
             remove_ipc_objects()
         # A tree the code made undeletable (or a process that would not die) retires the box.
@@ -756,6 +747,12 @@ def leave_session_keyring() -> None:
 
 def normalize(text: str) -> list[str]:
     return [line.rstrip() for line in text.strip().splitlines()]
+
+
+def empty(folder: str) -> None:
+    """Remove everything in `folder` (which stays)."""
+    for name in os.listdir(folder):
+        remove_tree(os.path.join(folder, name))
 
 
 def remove_tree(path: str) -> None:
