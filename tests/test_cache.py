@@ -7,6 +7,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -247,6 +248,19 @@ def test_concurrent_writers_lose_nothing(suite: pytest.Pytester, gateway: FakeGa
     assert gateway.request_count() == 60
 
 
+def settled_count(gateway: FakeGateway, quiet_s: float = 0.3, limit_s: float = 10.0) -> int:
+    """The gateway's request count once no new request has arrived for `quiet_s`."""
+    deadline = time.monotonic() + limit_s
+    count = gateway.request_count()
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = gateway.request_count()
+        if now == count:
+            return count
+        count = now
+    return count
+
+
 def test_killed_run_leaves_a_usable_cache(
     suite: pytest.Pytester, gateway: FakeGateway, start_pytest: Callable[..., Any]
 ) -> None:
@@ -267,7 +281,7 @@ def test_killed_run_leaves_a_usable_cache(
     proc.wait(timeout=30)
     stored = entries(suite.path)
     assert 0 < stored < 60
-    before = gateway.request_count()
+    before = settled_count(gateway)  # requests sent before the kill may still be arriving
     suite.runpytest("--llm-models=m", "-n", "2", "--llm-cache=readwrite").assert_outcomes(passed=12)
     assert gateway.request_count() - before == 60 - stored
     assert entries(suite.path) == 60
