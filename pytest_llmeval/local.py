@@ -32,8 +32,37 @@ _PR_SET_PDEATHSIG = 1
 _BIND_ERRORS = ("couldn't bind", "address already in use", "failed to bind")
 
 
+REBUILD_COMMAND = f"{SETUP_COMMAND} --rebuild"
+
+
 class LocalServerError(RuntimeError):
     """The local server could not be found, started or reached; the message says what to do."""
+
+
+class LocalServerCrash(LocalServerError):
+    """llama-server was killed by a signal: a broken build, not a configuration mistake."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+def exit_description(code: int) -> str:
+    """A process exit status in words: the signal's name and what it usually means here."""
+    if code >= 0:
+        return f"exited with status {code}"
+    signum = -code
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+    text = f"was killed by {name} ({signal.strsignal(signum) or 'unknown signal'})"
+    if signum == signal.SIGILL:
+        text += (
+            f": llama-server was compiled for another CPU; run `{REBUILD_COMMAND}` "
+            "to build it for this one"
+        )
+    return text
 
 
 def _smollm2() -> Path:
@@ -208,10 +237,13 @@ class LocalServer:
         while time.monotonic() < deadline:
             code = self.process.poll()
             if code is not None:
-                raise LocalServerError(
-                    f"llama-server for {self.name!r} exited with status {code} while starting "
-                    f"on port {port}:\n{self.log_tail()}"
+                message = (
+                    f"llama-server for {self.name!r} {exit_description(code)} while starting "
+                    f"on port {port}; the last lines of its log:\n{self.log_tail()}"
                 )
+                if code < 0:
+                    raise LocalServerCrash(message, -code)
+                raise LocalServerError(message)
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:

@@ -19,7 +19,9 @@ from pytest_llmeval.config import ModelSettings
 from pytest_llmeval.local import (
     SERVER_ENV,
     LocalServer,
+    LocalServerCrash,
     LocalServerError,
+    exit_description,
     model_file,
     server_binary,
     start_servers,
@@ -53,6 +55,11 @@ if mode == "bind":
 if mode == "crash":
     print("error: failed to load model: invalid magic", flush=True)
     sys.exit(1)
+if mode == "sigill":
+    import resource, signal
+    print("load_tensors: CPU_REPACK model buffer size = 60.00 MiB", flush=True)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    os.kill(os.getpid(), signal.SIGILL)
 time.sleep(float(os.environ.get("STANDIN_DELAY", "0")))
 if mode == "hang":
     time.sleep(3600)
@@ -134,6 +141,26 @@ def test_crash_while_starting_shows_the_server_output(
     with pytest.raises(LocalServerError, match=r"exited with status 1.*\n.*invalid magic"):
         server.start()
     assert server.process is None
+
+
+def test_a_server_killed_by_sigill_says_it_was_built_for_another_cpu(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STANDIN_MODE", "sigill")
+    with pytest.raises(LocalServerCrash) as caught:
+        server.start()
+    assert caught.value.signum == signal.SIGILL
+    message = str(caught.value)
+    assert message.startswith(
+        "llama-server for 'tiny' was killed by SIGILL (Illegal instruction): llama-server was "
+        "compiled for another CPU; run `python -m pytest_llmeval setup-local --rebuild`"
+    )
+    assert message.endswith("CPU_REPACK model buffer size = 60.00 MiB")
+
+
+def test_exit_descriptions_name_the_signal() -> None:
+    assert exit_description(3) == "exited with status 3"
+    assert exit_description(-signal.SIGSEGV) == ("was killed by SIGSEGV (Segmentation fault)")
 
 
 def test_never_healthy_times_out(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -277,6 +304,24 @@ def test_no_orphan_server_when_pytest_is_interrupted_or_killed(
     proc.send_signal(how)
     proc.wait(timeout=30)
     assert wait_dead(server_pid)
+
+
+def test_a_crash_at_start_is_one_usage_error_with_the_fix_and_no_traceback(
+    pytester: pytest.Pytester, local_suite: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STANDIN_MODE", "sigill")
+    result = pytester.runpytest_subprocess("--llm-models=tiny", "-n", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: llama-server for 'tiny' was killed by SIGILL (Illegal instruction): "
+            "llama-server was compiled for another CPU; run "
+            "`python -m pytest_llmeval setup-local --rebuild`*",
+            "*CPU_REPACK model buffer size*",
+        ]
+    )
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in output and output.count("killed by SIGILL") == 1
 
 
 def test_a_binary_that_cannot_run_is_a_usage_error_not_a_crash(

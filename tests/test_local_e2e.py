@@ -13,10 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.local import SERVER_ENV
+from pytest_llmeval.local import SERVER_ENV, model_file, server_binary
+from pytest_llmeval.setup_local import SMOKE_MODEL, machine, smoke_test, unportable
 
 pytestmark = pytest.mark.local_model
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_installed_llama_server_runs_on_any_cpu_of_its_platform() -> None:
+    """A build for the build machine's CPU (AVX-512, AMX) dies with SIGILL on other CPUs."""
+    smoke = smoke_test(server_binary(os.environ), model_file(SMOKE_MODEL, ROOT))
+    assert smoke.reply
+    if machine() in ("x86_64", "amd64"):
+        assert smoke.features.get("AVX2"), smoke.features
+    assert unportable(smoke.features, machine()) == [], smoke.features
 
 
 def test_smollm2_answers_through_the_plugin_under_xdist(

