@@ -180,9 +180,7 @@ class LLM:
         self._pool = pool
         self._base_url = model.base_url or base_url
         self._key_env = pool.settings.key_env(model)
-        explicit = pool.settings.api_key_env_explicit or model.api_key_env is not None
-        required = explicit and model.local is None  # a managed local server needs no key
-        self._key = pool.api_key(self._key_env, required)
+        self._key = pool.api_key(self._key_env, pool.settings.key_required(model))
         self._defaults = {**pool.settings.params, **model.params}
 
     def __repr__(self) -> str:

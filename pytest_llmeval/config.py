@@ -159,6 +159,30 @@ class Settings:
         """Name of the environment variable holding this model's API key."""
         return model.api_key_env or self.api_key_env
 
+    def key_required(self, model: ModelSettings) -> bool:
+        """A key named in the config must be set; a managed local server needs none."""
+        explicit = self.api_key_env_explicit or model.api_key_env is not None
+        return explicit and model.local is None
+
+    def missing_keys(self, env: Mapping[str, str]) -> str | None:
+        """One message for every selected model whose configured key variable is unset."""
+        missing: dict[tuple[str, str], list[str]] = {}
+        for model in map(self.model, self.selected):
+            name = self.key_env(model)
+            if self.key_required(model) and not env.get(name):
+                where = (
+                    f"[models.{model.name}] api_key_env" if model.api_key_env else "api_key_env"
+                )
+                missing.setdefault((name, where), []).append(model.name)
+        if not missing:
+            return None
+        lines = [
+            f"environment variable {name} is not set ({where} in {self.source}; needed by "
+            f"{', '.join(models)}); export it before running"
+            for (name, where), models in missing.items()
+        ]
+        return "\n".join(lines)
+
 
 def find_config_file(rootdir: Path) -> Path | None:
     """`llmeval.toml` wins over `pyproject.toml` with a [tool.llmeval] table."""

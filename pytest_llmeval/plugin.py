@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import inspect
+import json
 import os
 import shutil
+import signal
+import sys
 import tempfile
+import threading
 import traceback
 import warnings
 from collections.abc import Callable, Coroutine, Generator, Iterator, Mapping
@@ -30,6 +35,7 @@ from .baseline import index as baseline_index
 from .budget import Budget
 from .cache import MODES, ResponseCache
 from .config import ConfigError, ModelSettings, Settings, find_config_file, load_settings
+from .harness import Machinery
 from .marker import (
     UNMARKED,
     EvalSpec,
@@ -63,6 +69,7 @@ T = TypeVar("T")
 KEY = "llmeval"
 LOCAL_URLS = "llmeval_local_urls"
 BUDGET_INPUT = "llmeval_budget"
+RUN_DIR_INPUT = "llmeval_run_dir"
 SETTINGS = pytest.StashKey[Settings]()
 SERVERS = pytest.StashKey[list["LocalServer"]]()
 BUDGET = pytest.StashKey[Budget]()
@@ -70,6 +77,8 @@ BASELINE = pytest.StashKey[dict[str, Any]]()
 BASELINE_ROWS = pytest.StashKey[dict[tuple[str, str], Mapping[str, Any]]]()
 RUNTIME = pytest.StashKey["Runtime"]()
 RESULT = pytest.StashKey[Result]()
+MACHINERY = pytest.StashKey[Machinery]()
+RUN_DIR = pytest.StashKey[Path]()
 NO_MODELS = (
     "no models named: pass --llm-models=NAME[,NAME...] or set models "
     "in [tool.llmeval] of pyproject.toml (or llmeval.toml)"
@@ -224,20 +233,43 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         settings = settings.with_urls(workerinput.get(LOCAL_URLS, {}))
+    elif not config.getoption("collectonly"):
+        missing = settings.missing_keys(os.environ)
+        if missing:
+            raise pytest.UsageError(missing)
     budget = _budget(config, workerinput)
     if budget is not None:
         config.stash[BUDGET] = budget
+    run_dir = _run_dir(workerinput, bool(settings.selected))
+    if run_dir is not None:
+        config.stash[RUN_DIR] = run_dir
     config.stash[SETTINGS] = settings
     config.stash[RUNTIME] = Runtime(settings, budget, _cache(config))
     baseline = _baseline(config)
     if baseline is not None:
         config.stash[BASELINE] = baseline
         config.stash[BASELINE_ROWS] = baseline_index(baseline)
+    _terminate_as_interrupt(config)
     config.pluginmanager.register(Sampler(), "llmeval-sampler")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(config), "llmeval-xdist")
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(Reporter(config), "llmeval-reporter")
+
+
+def _terminate_as_interrupt(config: pytest.Config) -> None:
+    """SIGTERM (a cancelled CI job) ends the run like Ctrl-C: reports keep what ran, servers and
+    sandboxes are stopped. Only where nobody else handles SIGTERM."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    config.add_cleanup(restore)
 
 
 def _baseline(config: pytest.Config) -> dict[str, Any] | None:
@@ -276,6 +308,14 @@ def _budget(config: pytest.Config, workerinput: dict[str, Any] | None) -> Budget
     return Budget.create(limit, Path(tempfile.mkdtemp(prefix="llmeval-budget-")) / "spent")
 
 
+def _run_dir(workerinput: dict[str, Any] | None, llm_run: bool) -> Path | None:
+    """A folder for the run's shared state, made by the controller and handed to workers."""
+    if workerinput is not None:
+        shared = workerinput.get(RUN_DIR_INPUT)
+        return Path(shared) if shared else None
+    return Path(tempfile.mkdtemp(prefix="llmeval-run-")) if llm_run else None
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     runtime = config.stash.get(RUNTIME, None)
     try:
@@ -287,9 +327,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             from .local import stop_servers
 
             stop_servers(servers)
-    budget = config.stash.get(BUDGET, None)
-    if budget is not None and not hasattr(config, "workerinput"):
-        shutil.rmtree(budget.ledger.parent, ignore_errors=True)
+    if not hasattr(config, "workerinput"):
+        budget = config.stash.get(BUDGET, None)
+        for folder in (budget.ledger.parent if budget else None, config.stash.get(RUN_DIR, None)):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -332,6 +374,9 @@ class XdistHooks:
         budget = self.config.stash.get(BUDGET, None)
         if budget is not None:
             node.workerinput[BUDGET_INPUT] = (budget.limit_usd, str(budget.ledger))
+        run_dir = self.config.stash.get(RUN_DIR, None)
+        if run_dir is not None:
+            node.workerinput[RUN_DIR_INPUT] = str(run_dir)
 
 
 class Runtime:
@@ -356,9 +401,20 @@ class Runtime:
         return self._pool
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on this process's loop; if anything (Ctrl-C, a plugin's timeout signal)
+        cuts it short, cancel it and let it clean up before re-raising, so nothing lingers."""
         if self._runner is None:
             self._runner = asyncio.Runner()
-        return self._runner.run(coro)
+        loop = self._runner.get_loop()
+        task = loop.create_task(coro)
+        try:
+            return loop.run_until_complete(task)
+        except BaseException:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    loop.run_until_complete(task)
+            raise
 
     def redact(self, text: str) -> str:
         return self._pool.redact(text) if self._pool is not None else text
@@ -518,81 +574,208 @@ def _test_name(item: pytest.Item, model: str) -> str:
 
 class Sampler:
     """Runs LLM test bodies as samples; registered at configure time so that it comes before
-    other plugins' `pytest_pyfunc_call` (anyio, pytest-asyncio), which would run a body once."""
+    other plugins' `pytest_pyfunc_call` (anyio, pytest-asyncio), which would run a body once.
+
+    An async test that pytest-asyncio or anyio runs is sampled on their event loop, with their
+    async fixtures: the item's function is swapped for a sampler coroutine that they run.
+    """
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        model = _model_name(item)
+        if not isinstance(item, pytest.Function) or model is None or not _loop_plugin(item):
+            return (yield)
+        original = item.obj
+        job = _Job.of(item, model, original)
+        item.obj = _sampler(job)
+        try:
+            return (yield)
+        except BaseException as exc:
+            job.keep(exc)
+            raise
+        finally:
+            item.obj = original
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
         model = _model_name(pyfuncitem)
-        if model is None:
-            return None
-        _sample(pyfuncitem, model)
+        if model is None or getattr(inspect.unwrap(pyfuncitem.obj), SAMPLER, False):
+            return None  # not an LLM test, or a loop plugin runs the sampler coroutine
+        job = _Job.of(pyfuncitem, model, pyfuncitem.obj)
+        if not inspect.iscoroutinefunction(job.function):
+            job.finish(job.run_sync())
+            return True
+        try:
+            sampled = pyfuncitem.config.stash[RUNTIME].run(job.run_async())
+        except BaseException as exc:
+            job.keep(exc)
+            raise
+        job.finish(sampled)
         return True
 
 
-def _sample(pyfuncitem: pytest.Function, model: str) -> None:
-    config = pyfuncitem.config
-    settings, runtime = config.stash[SETTINGS], config.stash[RUNTIME]
-    plan = _plan(config, _spec(pyfuncitem), model)
-    subject = _subject(pyfuncitem)
-    function = pyfuncitem.obj
-    names = inspect.signature(function).parameters
-    kwargs = {name: pyfuncitem.funcargs[name] for name in names if name in pyfuncitem.funcargs}
-    backend = pyfuncitem.funcargs.get("anyio_backend", "asyncio")
-    if inspect.iscoroutinefunction(function) and backend not in ("asyncio", ("asyncio", {})):
-        pytest.fail(
-            f"{pyfuncitem.nodeid}: llmeval runs async tests on its own asyncio loop; "
-            f"the anyio backend {backend!r} is not supported",
-            pytrace=False,
+SAMPLER = "__llmeval_sampler__"
+
+
+def _loop_plugin(item: pytest.Function) -> bool:
+    """Will pytest-asyncio or anyio run this coroutine test on their own loop?"""
+    if not inspect.iscoroutinefunction(item.obj):
+        return False
+    manager = item.config.pluginmanager
+    if "anyio_backend" in item.fixturenames and manager.hasplugin("anyio"):
+        return True
+    return item.get_closest_marker("asyncio") is not None and manager.hasplugin("asyncio")
+
+
+def _sampler(job: _Job) -> Callable[..., Coroutine[Any, Any, None]]:
+    """A coroutine function that samples the job's test on the loop that awaits it."""
+
+    async def sample(**_: Any) -> None:
+        try:
+            sampled = await job.run_async()
+        finally:
+            await job.runtime.pool.aclose()  # the plugin's loop may close after this test
+        job.finish(sampled)
+
+    setattr(sample, SAMPLER, True)
+    return sample
+
+
+class _Job:
+    """One test x model to sample: its plan, body, classifier and baseline gate."""
+
+    def __init__(self, item: pytest.Function, model: str, function: Callable[..., Any]) -> None:
+        config = item.config
+        self.item, self.model, self.function = item, model, function
+        self.settings, self.runtime = config.stash[SETTINGS], config.stash[RUNTIME]
+        self.plan = _plan(config, _spec(item), model)
+        self.subject = _subject(item)
+        names = inspect.signature(function).parameters
+        self.kwargs = {name: item.funcargs[name] for name in names if name in item.funcargs}
+        self.test = _test_name(item, model)
+        self.base = config.stash.get(BASELINE_ROWS, {}).get((self.test, model))
+        self.stop = None
+        replaying = self.runtime.cache is not None and self.runtime.cache.replay
+        # Sample until the regression verdict is settled too; not under replay, which must ask
+        # for no more samples than the run that recorded them (it may have had no baseline yet).
+        if self.base is not None and not replaying:
+            base_valid = self.base["passed"] + self.base["failed"]
+            least = min_valid_samples(self.plan.samples)
+            self.stop = gate(self.base["passed"], base_valid, 1.0 - self.plan.confidence, least)
+        self.ordered = self.runtime.cache is not None  # reruns ask for the samples it holds
+        self.classifier = _classifier(config, self.runtime)
+        self.partial: Sampled | None = None
+
+    @classmethod
+    def of(cls, item: pytest.Function, model: str, function: Callable[..., Any]) -> _Job:
+        backend = item.funcargs.get("anyio_backend", "asyncio")
+        if inspect.iscoroutinefunction(function) and backend not in ("asyncio", ("asyncio", {})):
+            pytest.fail(
+                f"{item.nodeid}: llmeval samples async tests on an asyncio loop; "
+                f"the anyio backend {backend!r} is not supported",
+                pytrace=False,
+            )
+        return cls(item, model, function)
+
+    def run_sync(self) -> Sampled:
+        width = self.settings.concurrency
+        body = lambda: self.function(**self.kwargs)  # noqa: E731
+        return run_sync(
+            self.plan, body, width, self.classifier, self.stop, self.ordered, self.aborted
         )
+
+    async def run_async(self) -> Sampled:
+        width = self.settings.concurrency
+        body = lambda: self.function(**self.kwargs)  # noqa: E731
+        return await run_async(
+            self.plan, body, width, self.classifier, self.stop, self.ordered, self.aborted
+        )
+
+    def aborted(self, sampled: Sampled, exc: BaseException) -> None:
+        """Sampling was cut short; a cancelled loop says why only when the loop returns."""
+        self.partial = sampled
+        if not isinstance(exc, asyncio.CancelledError):
+            self.keep(exc)
+
+    def keep(self, exc: BaseException) -> None:
+        """Keep the samples of a test cut short by Ctrl-C or by another plugin (a timeout)."""
+        sampled, self.partial = self.partial, None
+        if sampled is None:
+            return
+        if isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError):
+            message = f"llmeval: interrupted after {len(sampled.records)} samples"
+            verdict = "interrupted"
+        elif isinstance(exc, pytest.fail.Exception) and self.classifier.harness(exc):
+            message = (
+                f"llmeval: {self.classifier.harness(exc)} stopped the test after "
+                f"{len(sampled.records)} samples: {str(exc).strip()}"
+            )
+            verdict = "error"
+        else:
+            return  # a skip, an xfail or a usage error: the test's own outcome
+        result = self._result(sampled, message)
+        result["verdict"] = verdict
+        self.item.stash[RESULT] = result
+        run_dir = self.item.config.stash.get(RUN_DIR, None)
+        if verdict == "interrupted" and run_dir is not None:  # no report will carry it
+            handle, _ = tempfile.mkstemp(prefix="interrupted-", suffix=".json", dir=run_dir)
+            with os.fdopen(handle, "w") as out:
+                json.dump(result, out)
+        if verdict == "error":
+            raise pytest.fail.Exception(message, pytrace=False) from None
+
+    def _result(self, sampled: Sampled, message: str | None) -> Result:
+        model = self.settings.model(self.model).to_dict()
+        result = sampled_result(self.item.nodeid, self.test, model, sampled, message)
+        if self.subject is not None:
+            result["subject"] = self.subject
+        return result
+
+    def finish(self, sampled: Sampled) -> None:
+        """Record the result and turn the verdict (and the baseline gate) into the outcome."""
+        config, item = self.item.config, self.item
+        message = _message(sampled, item, self.classifier)
+        result = self._result(sampled, message)
+        item.stash[RESULT] = result
+        fail_on = config.getoption("llm_fail_on")
+        regression = None if self.base is None else compare_row(self.base, result)
+        _junit_properties(item, result, regression)
+        if regression is not None and regression["regressed"] and fail_on != "threshold":
+            result["message"] = "\n".join(filter(None, [regression_message(regression), message]))
+            pytest.fail(result["message"], pytrace=False)
+        if BASELINE in config.stash and fail_on == "regression" and sampled.verdict == "failed":
+            return  # the threshold is reported, but only regressions fail under this gate
+        first = sampled.first_failure or sampled.first_error
+        if sampled.verdict != "passed":
+            if not self.plan.marked and first is not None:
+                raise first
+            pytest.fail(message or "", pytrace=False)
+
+
+def _classifier(config: pytest.Config, runtime: Runtime) -> Classifier:
     from .client import CALL_ERRORS, LLMUsageError
     from .retry import cause
     from .sandbox import SandboxError
 
-    classifier = Classifier(
+    machinery = config.stash.get(MACHINERY, None)
+    if machinery is None:
+        import _pytest
+        import pluggy
+
+        from . import __name__ as package_name
+
+        package = sys.modules[package_name]
+        plugins = config.pluginmanager.get_plugins()
+        machinery = Machinery.of([_pytest, pluggy, package], plugins)
+        config.stash[MACHINERY] = machinery
+    return Classifier(
         (*CALL_ERRORS, SandboxError),
         failures=(pytest.fail.Exception,),
         controls=(pytest.xfail.Exception, LLMUsageError),
         redact=runtime.pool.redact,
         cause=lambda exc: "sandbox" if isinstance(exc, SandboxError) else cause(exc),
+        origin=machinery.origin,
     )
-    test = _test_name(pyfuncitem, model)
-    base = config.stash.get(BASELINE_ROWS, {}).get((test, model))
-    stop = None
-    replaying = runtime.cache is not None and runtime.cache.replay
-    # Sample until the regression verdict is settled too; not under replay, which must ask for
-    # no more samples than the run that recorded them (it may have had no baseline yet).
-    if base is not None and not replaying:
-        base_valid = base["passed"] + base["failed"]
-        least = min_valid_samples(plan.samples)
-        stop = gate(base["passed"], base_valid, 1.0 - plan.confidence, least)
-    ordered = runtime.cache is not None  # reruns must ask for the samples the cache holds
-    width = settings.concurrency
-    if inspect.iscoroutinefunction(function):
-        sampled = runtime.run(
-            run_async(plan, lambda: function(**kwargs), width, classifier, stop, ordered)
-        )
-    else:
-        sampled = run_sync(plan, lambda: function(**kwargs), width, classifier, stop, ordered)
-    message = _message(sampled, pyfuncitem, runtime.pool.redact)
-    result = sampled_result(
-        pyfuncitem.nodeid, test, settings.model(model).to_dict(), sampled, message
-    )
-    if subject is not None:
-        result["subject"] = subject
-    pyfuncitem.stash[RESULT] = result
-    fail_on = config.getoption("llm_fail_on")
-    regression = None if base is None else compare_row(base, result)
-    _junit_properties(pyfuncitem, result, regression)
-    if regression is not None and regression["regressed"] and fail_on != "threshold":
-        result["message"] = "\n".join(filter(None, [regression_message(regression), message]))
-        pytest.fail(result["message"], pytrace=False)
-    if BASELINE in config.stash and fail_on == "regression" and sampled.verdict == "failed":
-        return  # the threshold is reported, but only regressions fail under this gate
-    first = sampled.first_failure or sampled.first_error
-    if sampled.verdict != "passed":
-        if not plan.marked and first is not None:
-            raise first
-        pytest.fail(message or "", pytrace=False)
 
 
 def _subject(item: pytest.Function) -> str | None:
@@ -630,15 +813,18 @@ def _junit_properties(
         )
 
 
-def _describe(exc: BaseException, item: pytest.Function, redact: Callable[[str], str]) -> str:
-    text = redact("".join(traceback.format_exception_only(exc)).strip())
+def _describe(exc: BaseException, item: pytest.Function, classifier: Classifier) -> str:
+    text = classifier.redact("".join(traceback.format_exception_only(exc)).strip())
+    origin = classifier.harness(exc)
+    if origin is not None:
+        text += f" (raised by {origin}, not by the test's checks)"
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == item.path]
     if frames:
         text += f"\n  at {item.path.name}:{frames[-1].lineno}: {frames[-1].line}"
     return text
 
 
-def _message(sampled: Sampled, item: pytest.Function, redact: Callable[[str], str]) -> str | None:
+def _message(sampled: Sampled, item: pytest.Function, classifier: Classifier) -> str | None:
     if sampled.verdict == "passed":
         return None
     plan = sampled.plan
@@ -660,7 +846,7 @@ def _message(sampled: Sampled, item: pytest.Function, redact: Callable[[str], st
     first = sampled.first_failure if sampled.verdict == "failed" else sampled.first_error
     if first is not None:
         kind = "failure" if sampled.verdict == "failed" else "error"
-        text += f"\nfirst {kind}: {_describe(first, item, redact)}"
+        text += f"\nfirst {kind}: {_describe(first, item, classifier)}"
     return text
 
 
@@ -749,8 +935,17 @@ class Reporter:
             self._report = report
         return self._report
 
-    @pytest.hookimpl(tryfirst=True)
+    def _interrupted(self) -> None:
+        """Tests cut short by Ctrl-C: their samples, kept by whichever process ran them."""
+        run_dir = self.config.stash.get(RUN_DIR, None)
+        for path in sorted(run_dir.glob("interrupted-*.json")) if run_dir else ():
+            result = json.loads(path.read_text())
+            self.results.setdefault(result["nodeid"], result)
+            self._report = None
+
+    @pytest.hookimpl(trylast=True)  # after xdist has stopped the workers
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self._interrupted()
         option = self.config.getoption
         for name, write in (
             ("llm_report", write_report),

@@ -25,9 +25,13 @@ from .stats import Mode, Verdict, clopper_pearson, final_verdict, settled, thres
 STOP_COMPLETED = "completed"
 STOP_SETTLED = "settled"
 STOP_ERRORS = "errors"
+STOP_INTERRUPTED = "interrupted"
 
 # (passes, valid, remaining) -> True once a second verdict (the baseline gate's) is settled too.
 Gate = Callable[[int, int, int], bool]
+# Called with the samples that finished and the exception when sampling is cut short (Ctrl-C,
+# a plugin's timeout, a skip); the exception propagates afterwards.
+OnAbort = Callable[["Sampled", BaseException], None]
 
 
 class BodyError(TypeError):
@@ -36,25 +40,44 @@ class BodyError(TypeError):
 
 @dataclass(frozen=True)
 class Classifier:
-    """Sorts what a sample raised: failure (the model's), error (infrastructure) or control flow."""
+    """Sorts what a sample raised: failure (the model's), error (infrastructure) or control flow.
+
+    An AssertionError is always the test judging the answer: a failure. Errors of the call are
+    errors. Anything else is an error when `origin` names the machinery that raised it (pytest,
+    a plugin, the event loop), else a failure: the test's own code rejected the answer.
+    """
 
     call_errors: tuple[type[BaseException], ...]
     failures: tuple[type[BaseException], ...] = ()
     controls: tuple[type[BaseException], ...] = ()
     redact: Callable[[str], str] = str
     cause: Callable[[BaseException], str] = lambda exc: type(exc).__name__.lower()
+    origin: Callable[[BaseException], str | None] = lambda exc: None
 
     def outcome(self, exc: BaseException) -> str | None:
-        """'failed', 'error', or None for exceptions that must propagate (skip, xfail, Ctrl-C)."""
+        """'failed', 'error', or None for exceptions that must propagate (skip, xfail, Ctrl-C,
+        a timeout another plugin raised)."""
         if isinstance(exc, (BodyError, *self.controls)):
             return None
-        if isinstance(exc, (AssertionError, *self.failures)):
+        if isinstance(exc, AssertionError):
             return "failed"
         if isinstance(exc, self.call_errors):
             return "error"
-        if isinstance(exc, Exception):
-            return "failed"
-        return None
+        if not isinstance(exc, (Exception, *self.failures)):
+            return None
+        if self.harness(exc) is not None:
+            return "error" if isinstance(exc, Exception) else None
+        return "failed"
+
+    def harness(self, exc: BaseException) -> str | None:
+        """Who raised `exc` when it is neither the test's judgement nor an error of the call."""
+        if isinstance(exc, (AssertionError, *self.call_errors)):
+            return None
+        return self.origin(exc)
+
+    def label(self, exc: BaseException) -> str:
+        """The cause of an error sample: the call's cause, or `harness`."""
+        return "harness" if self.harness(exc) is not None else self.cause(exc)
 
 
 @dataclass
@@ -78,6 +101,10 @@ class Sampled:
         return sum(r.outcome == "failed" for r in self.records)
 
     @property
+    def interrupted(self) -> bool:
+        return self.stop_reason == STOP_INTERRUPTED
+
+    @property
     def errors(self) -> int:
         return sum(r.outcome == "error" for r in self.records)
 
@@ -94,6 +121,7 @@ class _Tally:
     classifier: Classifier
     gate: Gate | None = None
     ordered: bool = False
+    on_abort: OnAbort | None = None
     records: list[SampleRecord] = field(default_factory=list)
     counted: int = 0
     open_prefix: int = 0
@@ -161,7 +189,10 @@ class _Tally:
         message = self.classifier.redact(
             str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         )
-        cause = self.classifier.cause(exc) if outcome == "error" else None
+        cause = self.classifier.label(exc) if outcome == "error" else None
+        origin = self.classifier.harness(exc)
+        if origin is not None:
+            message = f"{message} (raised by {origin}, not by the test's checks)"
         return SampleRecord(
             index, outcome, duration, tuple(trace.calls), type(exc).__name__, message[:500], cause,
             sandbox=tuple(trace.sandbox), turns=tuple(trace.turns),
@@ -194,8 +225,15 @@ class _Tally:
             or self.gate(self.passes, self.valid, remaining)
         )
 
+    def abort(self, exc: BaseException, wall_s: float) -> None:
+        """Hand the samples that finished before `exc` cut sampling short to `on_abort`."""
+        if self.on_abort is not None:
+            self.records.sort(key=lambda r: r.index)
+            self.on_abort(Sampled(self.plan, self.records, "error", STOP_INTERRUPTED, wall_s), exc)
+
     def result(self, wall_s: float) -> Sampled:
         if self.control is not None:
+            self.abort(self.control, wall_s)
             raise self.control
         self.records.sort(key=lambda r: r.index)
         n = self.plan.samples
@@ -227,22 +265,27 @@ def run_sync(
     classifier: Classifier,
     gate: Gate | None = None,
     ordered: bool = False,
+    on_abort: OnAbort | None = None,
 ) -> Sampled:
     """Sample a synchronous body on a thread pool, each sample in its own context copy."""
     start = time.perf_counter()
-    tally = _Tally(plan, classifier, gate, ordered)
+    tally = _Tally(plan, classifier, gate, ordered, on_abort)
     width = max(1, min(concurrency, plan.samples))
     launched = 0
     pending: set[Future[SampleRecord | BaseException]] = set()
-    while True:
-        while tally.may_launch(launched, width) and len(pending) < width:
-            pending.add(_in_thread(tally.run, launched, body))
-            launched += 1
-        if not pending:
-            break
-        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-        for future in done:
-            tally.add(future.result())
+    try:
+        while True:
+            while tally.may_launch(launched, width) and len(pending) < width:
+                pending.add(_in_thread(tally.run, launched, body))
+                launched += 1
+            if not pending:
+                break
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                tally.add(future.result())
+    except BaseException as exc:  # Ctrl-C or a plugin's timeout, in this thread
+        tally.abort(exc, time.perf_counter() - start)
+        raise
     return tally.result(time.perf_counter() - start)
 
 
@@ -275,10 +318,11 @@ async def run_async(
     classifier: Classifier,
     gate: Gate | None = None,
     ordered: bool = False,
+    on_abort: OnAbort | None = None,
 ) -> Sampled:
     """Sample an async body as concurrent tasks on the running event loop."""
     start = time.perf_counter()
-    tally = _Tally(plan, classifier, gate, ordered)
+    tally = _Tally(plan, classifier, gate, ordered, on_abort)
     width = max(1, min(concurrency, plan.samples))
     launched = 0
     pending: set[asyncio.Task[SampleRecord | BaseException]] = set()
@@ -292,8 +336,9 @@ async def run_async(
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 tally.add(task.result())
-    except BaseException:
+    except BaseException as exc:
         for task in pending:
             task.cancel()
+        tally.abort(exc, time.perf_counter() - start)
         raise
     return tally.result(time.perf_counter() - start)

@@ -328,16 +328,29 @@ def test_bad_configuration_is_a_usage_error(
     assert "Traceback" not in result.stderr.str()
 
 
-def test_missing_configured_key_is_a_setup_error(
-    suite: pytest.Pytester, gateway: FakeGateway
+def test_a_missing_configured_key_is_one_usage_error_before_any_test(
+    suite: pytest.Pytester, gateway: FakeGateway, plugin_args: list[str]
 ) -> None:
     suite.makefile(
-        ".toml", llmeval=f'base_url = "{gateway.base_url}"\napi_key_env = "NO_SUCH_KEY_VAR"\n'
+        ".toml",
+        llmeval=f'base_url = "{gateway.base_url}"\napi_key_env = "NO_SUCH_KEY_VAR"\n'
+        '[models.m]\n[models.n]\n[models.b]\napi_key_env = "NO_SUCH_B_KEY"\n',
     )
-    suite.makepyfile(test_suite="def test_x(llm):\n    pass\n")
-    result = suite.runpytest("--llm-models=m")
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*environment variable NO_SUCH_KEY_VAR is not set*"])
+    suite.makepyfile(test_suite="def test_x(llm):\n    pass\n\ndef test_y(llm):\n    pass\n")
+    result = suite.runpytest_subprocess("--llm-models=m,n,b", *plugin_args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert err.count("NO_SUCH_KEY_VAR") == 1 and err.count("NO_SUCH_B_KEY") == 1, err
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: environment variable NO_SUCH_KEY_VAR is not set (api_key_env in "
+            "*llmeval.toml; needed by m, n); export it before running",
+            "environment variable NO_SUCH_B_KEY is not set ([[]models.b] api_key_env in "
+            "*llmeval.toml; needed by b); export it before running",
+        ]
+    )
+    assert "Traceback" not in err and "During handling" not in err
+    assert gateway.request_count() == 0
 
 
 def test_results_are_identical_with_and_without_xdist(
