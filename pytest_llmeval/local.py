@@ -169,6 +169,7 @@ class LocalServer:
     threads: int = 1
     port: int | None = None
     startup_timeout: float = 120.0
+    extra_args: tuple[str, ...] = ()
     startup_s: float | None = None
     process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
@@ -189,6 +190,7 @@ class LocalServer:
             "--alias", self.name,
             "--no-webui",
             "--offline",
+            *self.extra_args,
         ]  # fmt: skip
 
     def start(self) -> None:

@@ -77,9 +77,11 @@ def cache_root(env: Mapping[str, str]) -> Path:
 
 
 def cpu_features(log: str) -> dict[str, bool]:
-    """The CPU features llama.cpp was compiled with, from its `system_info` log line."""
+    """The CPU features llama.cpp was compiled with, from its `system_info` log line (printed
+    at trace verbosity, `-lv 4`)."""
     line = next((row for row in log.splitlines() if "system_info" in row), "")
-    return {name: value == "1" for name, value in re.findall(r"(\w+) = (\d+)", line)}
+    cpu = line.split("CPU :", 1)[-1]
+    return {name: value == "1" for name, value in re.findall(r"\b([A-Z][A-Z0-9_]*) = (\d+)", cpu)}
 
 
 def unportable(features: Mapping[str, bool], arch: str) -> list[str]:
@@ -105,7 +107,7 @@ def smoke_test(binary: Path, model: Path) -> Smoke:
     began = time.monotonic()
     server = LocalServer(
         name="smoke", binary=binary, model=model, parallel=1, context_per_slot=512,
-        threads=max(1, os.cpu_count() or 1), startup_timeout=120,
+        threads=max(1, os.cpu_count() or 1), startup_timeout=120, extra_args=("-lv", "4"),
     )  # fmt: skip
     try:
         server.start()
@@ -128,7 +130,10 @@ def smoke_test(binary: Path, model: Path) -> Smoke:
         text = reply.choices[0].message.content or ""
         if not text.strip():
             raise LocalServerError("llama-server answered with an empty completion")
-        return Smoke(cpu_features(server.log_tail(400)), text.strip(), time.monotonic() - began)
+        features = cpu_features(server.log_tail(10_000))
+        if not features:
+            raise LocalServerError("llama-server did not print its system_info line")
+        return Smoke(features, text.strip(), time.monotonic() - began)
     finally:
         server.stop()
 

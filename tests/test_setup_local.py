@@ -17,16 +17,18 @@ from pytest_llmeval.setup_local import (
     wheel_dir,
 )
 
-# A native build's line on an AMX machine, as llama-server b11434 prints it.
+# The shape of the line llama-server b11434 prints at -lv 4, for a native build on an AMX machine.
 NATIVE_LOG = (
     "main: loading model\n"
-    "system_info: n_threads = 2 (n_threads_batch = 2) / 2 | CPU : SSE3 = 1 | SSSE3 = 1 | "
+    "0.00.005.520 I cmn  common_param: system_info: n_threads = 2 (n_threads_batch = 2) / 2 | "
+    "CPU : SSE3 = 1 | SSSE3 = 1 | "
     "AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | BMI2 = 1 | AVX512 = 1 | AVX512_VBMI = 1 | "
     "AVX512_VNNI = 1 | AVX512_BF16 = 1 | AMX_INT8 = 1 | LLAMAFILE = 1 | OPENMP = 1 | REPACK = 1 |\n"
     "main: server is listening\n"
 )
 PORTABLE_LOG = (
-    "system_info: n_threads = 2 (n_threads_batch = 2) / 2 | CPU : SSE3 = 1 | SSSE3 = 1 | "
+    "0.00.005.520 I cmn  common_param: system_info: n_threads = 2 (n_threads_batch = 2) / 2 | "
+    "CPU : SSE3 = 1 | SSSE3 = 1 | "
     "AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | BMI2 = 1 | LLAMAFILE = 1 | OPENMP = 1 | "
     "REPACK = 1 |\n"
 )
@@ -67,6 +69,7 @@ def test_system_info_tells_a_native_build_from_a_portable_one() -> None:
     assert unportable(cpu_features(PORTABLE_LOG), "x86_64") == []
     assert unportable(native, "aarch64") == []
     assert cpu_features("no such line") == {}
+    assert "n_threads" not in native
 
 
 def test_a_crash_or_a_native_wheel_is_rebuilt_other_failures_are_not() -> None:

@@ -71,7 +71,10 @@ ASYNCIO_INIS = {
         "asyncio_mode = auto\nasyncio_default_fixture_loop_scope = module\n"
         "asyncio_default_test_loop_scope = module\n"
     ),
-    "auto-session-fixtures": "asyncio_mode = auto\nasyncio_default_fixture_loop_scope = session\n",
+    "auto-session-loops": (
+        "asyncio_mode = auto\nasyncio_default_fixture_loop_scope = session\n"
+        "asyncio_default_test_loop_scope = session\n"
+    ),
     "strict-marked": "asyncio_mode = strict\n",
 }
 
@@ -155,7 +158,8 @@ def test_randomly_rerunfailures_timeout_repeat_html_and_vcr_installed(
         project, "--reruns", "1", "--timeout", "60", "--count", "2",
         "--html", "report.html", "--self-contained-html", *workers,
     )  # fmt: skip
-    result.assert_outcomes(passed=6, failed=6, rerun=6)
+    outcomes = result.parseoutcomes()
+    assert (outcomes["passed"], outcomes["failed"], outcomes["rerun"]) == (6, 6, 6), outcomes
     assert_honest_verdicts(report, 6)
     assert "test_async_with_a_loop_bound_fixture" in (project.path / "report.html").read_text()
 
@@ -174,17 +178,18 @@ def test_a_snapshot_test_next_to_llm_tests(project: pytest.Pytester, workers: li
 def test_pytest_timeout_is_an_error_that_keeps_the_samples(
     project: pytest.Pytester, gateway: FakeGateway, workers: list[str]
 ) -> None:
-    gateway.add_model("good", "PASS", latency_s=0.3)
+    gateway.add_model("good", "PASS", latency_s=0.5)
     project.makepyfile(
         test_suite="""
 import pytest
 
-@pytest.mark.timeout(2)
+@pytest.mark.timeout(6)
 @pytest.mark.llmeval(samples=40, models=["good"])
 def test_slow(llm):
     assert "PASS" in llm.chat("Say PASS").text
 """
     )
+    project.makeconftest("import openai  # imported before the timeout starts\n")
     result, report = run(project, "--llm-concurrency=1", *workers)
     result.assert_outcomes(errors=1)
     row = report["tests"][0]
