@@ -170,9 +170,7 @@ class Settings:
         for model in map(self.model, self.selected):
             name = self.key_env(model)
             if self.key_required(model) and not env.get(name):
-                where = (
-                    f"[models.{model.name}] api_key_env" if model.api_key_env else "api_key_env"
-                )
+                where = f"[models.{model.name}] api_key_env" if model.api_key_env else "api_key_env"
                 missing.setdefault((name, where), []).append(model.name)
         if not missing:
             return None

@@ -48,21 +48,24 @@ class LocalServerCrash(LocalServerError):
 
 
 def exit_description(code: int) -> str:
-    """A process exit status in words: the signal's name and what it usually means here."""
+    """A process exit status in words, with the signal's name."""
     if code >= 0:
         return f"exited with status {code}"
-    signum = -code
     try:
-        name = signal.Signals(signum).name
+        name = signal.Signals(-code).name
     except ValueError:
-        name = f"signal {signum}"
-    text = f"was killed by {name} ({signal.strsignal(signum) or 'unknown signal'})"
-    if signum == signal.SIGILL:
-        text += (
-            f": llama-server was compiled for another CPU; run `{REBUILD_COMMAND}` "
-            "to build it for this one"
+        name = f"signal {-code}"
+    return f"was killed by {name} ({signal.strsignal(-code) or 'unknown signal'})"
+
+
+def crash_hint(code: int) -> str:
+    """What to do about a crash, where the signal says it (SIGILL: built for another CPU)."""
+    if code == -signal.SIGILL:
+        return (
+            "llama-server was compiled for another CPU; run "
+            f"`{REBUILD_COMMAND}` to build it for this one. "
         )
-    return text
+    return ""
 
 
 def _smollm2() -> Path:
@@ -241,7 +244,8 @@ class LocalServer:
             if code is not None:
                 message = (
                     f"llama-server for {self.name!r} {exit_description(code)} while starting "
-                    f"on port {port}; the last lines of its log:\n{self.log_tail()}"
+                    f"on port {port}. {crash_hint(code)}The last lines of its log:\n"
+                    f"{self.log_tail()}"
                 )
                 if code < 0:
                     raise LocalServerCrash(message, -code)

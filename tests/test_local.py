@@ -21,6 +21,7 @@ from pytest_llmeval.local import (
     LocalServer,
     LocalServerCrash,
     LocalServerError,
+    crash_hint,
     exit_description,
     model_file,
     server_binary,
@@ -152,15 +153,20 @@ def test_a_server_killed_by_sigill_says_it_was_built_for_another_cpu(
     assert caught.value.signum == signal.SIGILL
     message = str(caught.value)
     assert message.startswith(
-        "llama-server for 'tiny' was killed by SIGILL (Illegal instruction): llama-server was "
-        "compiled for another CPU; run `python -m pytest_llmeval setup-local --rebuild`"
+        "llama-server for 'tiny' was killed by SIGILL (Illegal instruction) while starting on port "
+    )
+    assert (
+        ". llama-server was compiled for another CPU; run "
+        "`python -m pytest_llmeval setup-local --rebuild` to build it for this one. "
+        "The last lines of its log:\n" in message
     )
     assert message.endswith("CPU_REPACK model buffer size = 60.00 MiB")
 
 
 def test_exit_descriptions_name_the_signal() -> None:
     assert exit_description(3) == "exited with status 3"
-    assert exit_description(-signal.SIGSEGV) == ("was killed by SIGSEGV (Segmentation fault)")
+    assert exit_description(-signal.SIGSEGV) == "was killed by SIGSEGV (Segmentation fault)"
+    assert crash_hint(-signal.SIGSEGV) == "" and "--rebuild" in crash_hint(-signal.SIGILL)
 
 
 def test_never_healthy_times_out(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -314,9 +320,10 @@ def test_a_crash_at_start_is_one_usage_error_with_the_fix_and_no_traceback(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [
-            "ERROR: llama-server for 'tiny' was killed by SIGILL (Illegal instruction): "
-            "llama-server was compiled for another CPU; run "
-            "`python -m pytest_llmeval setup-local --rebuild`*",
+            "ERROR: llama-server for 'tiny' was killed by SIGILL (Illegal instruction) while "
+            "starting on port *. llama-server was compiled for another CPU; run "
+            "`python -m pytest_llmeval setup-local --rebuild` to build it for this one. "
+            "The last lines of its log:",
             "*CPU_REPACK model buffer size*",
         ]
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,11 +23,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_the_installed_llama_server_runs_on_any_cpu_of_its_platform() -> None:
     """A build for the build machine's CPU (AVX-512, AMX) dies with SIGILL on other CPUs."""
-    smoke = smoke_test(server_binary(os.environ), model_file(SMOKE_MODEL, ROOT))
+    binary = server_binary(os.environ)
+    smoke = smoke_test(binary, model_file(SMOKE_MODEL, ROOT))
     assert smoke.reply
-    if machine() in ("x86_64", "amd64"):
-        assert smoke.features.get("AVX2"), smoke.features
     assert unportable(smoke.features, machine()) == [], smoke.features
+    if machine() not in ("x86_64", "amd64"):
+        return
+    assert smoke.features.get("AVX2"), smoke.features
+    objdump = shutil.which("objdump")
+    libraries = sorted(binary.resolve().parent.glob("libggml-cpu*.so*"))
+    assert objdump and libraries, "binutils' objdump and libggml-cpu are needed to check the code"
+    code = subprocess.run(
+        [objdump, "-d", str(libraries[0])], capture_output=True, text=True, check=True
+    ).stdout
+    assert "%zmm" not in code and "%tmm" not in code, "AVX-512 or AMX instructions in the build"
 
 
 def test_smollm2_answers_through_the_plugin_under_xdist(
