@@ -9,7 +9,9 @@ import json
 import random
 import threading
 import time
+import urllib.parse
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
+from pathlib import Path
 from typing import Any, NoReturn
 
 import openai
@@ -66,7 +68,7 @@ def fingerprint(endpoint: str, model_id: str, payload: Any, params: Mapping[str,
 
 
 class ClientPool:
-    """Per-process SDK clients and concurrency limits, shared by every test of a worker."""
+    """Per-process SDK clients and the models' limits, shared by every test of a worker."""
 
     def __init__(
         self,
@@ -74,9 +76,11 @@ class ClientPool:
         env: Mapping[str, str],
         budget: Budget | None = None,
         cache: ResponseCache | None = None,
+        shared: Path | None = None,
     ) -> None:
         self.settings = settings
         self.cache = cache
+        self.shared = shared
         self._env = env
         self._lock = threading.Lock()
         self._sync: dict[tuple[str | None, str], openai.OpenAI] = {}
@@ -133,12 +137,19 @@ class ClientPool:
         }
 
     def limiter(self, model: ModelSettings) -> ModelLimiter:
-        """The model's rpm/tpm/concurrency limits, shared by every sample of this process."""
+        """The model's rpm/tpm/concurrency limits, shared by every sample of this process and,
+        given the run's `shared` folder (under xdist), by every worker on the machine."""
         with self._lock:
             limiter = self._limiters.get(model.name)
             if limiter is None:
+                state = None
+                if self.shared is not None:
+                    state = self.shared / f"limits-{urllib.parse.quote(model.name, safe='')}.json"
                 limiter = ModelLimiter(
-                    max_concurrency=model.max_concurrency, rpm=model.rpm, tpm=model.tpm
+                    max_concurrency=model.max_concurrency,
+                    rpm=model.rpm,
+                    tpm=model.tpm,
+                    shared=state,
                 )
                 self._limiters[model.name] = limiter
             return limiter

@@ -63,9 +63,11 @@ T = TypeVar("T")
 KEY = "llmeval"
 LOCAL_URLS = "llmeval_local_urls"
 BUDGET_INPUT = "llmeval_budget"
+LIMITS_INPUT = "llmeval_limits"
 SETTINGS = pytest.StashKey[Settings]()
 SERVERS = pytest.StashKey[list["LocalServer"]]()
 BUDGET = pytest.StashKey[Budget]()
+LIMITS = pytest.StashKey[Path]()
 BASELINE = pytest.StashKey[dict[str, Any]]()
 BASELINE_ROWS = pytest.StashKey[dict[tuple[str, str], Mapping[str, Any]]]()
 RUNTIME = pytest.StashKey["Runtime"]()
@@ -228,7 +230,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if budget is not None:
         config.stash[BUDGET] = budget
     config.stash[SETTINGS] = settings
-    config.stash[RUNTIME] = Runtime(settings, budget, _cache(config))
+    limits = None if workerinput is None else workerinput.get(LIMITS_INPUT)
+    config.stash[RUNTIME] = Runtime(
+        settings, budget, _cache(config), Path(limits) if limits else None
+    )
     baseline = _baseline(config)
     if baseline is not None:
         config.stash[BASELINE] = baseline
@@ -290,6 +295,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     budget = config.stash.get(BUDGET, None)
     if budget is not None and not hasattr(config, "workerinput"):
         shutil.rmtree(budget.ledger.parent, ignore_errors=True)
+    limits = config.stash.get(LIMITS, None)
+    if limits is not None:
+        shutil.rmtree(limits, ignore_errors=True)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -321,7 +329,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 class XdistHooks:
-    """Hands the controller's local server URLs to every worker (registered only with xdist)."""
+    """Hands the controller's local server URLs, budget ledger and limits folder (one for the
+    run, so per-model limits hold across workers) to every worker (registered only with xdist)."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -332,17 +341,25 @@ class XdistHooks:
         budget = self.config.stash.get(BUDGET, None)
         if budget is not None:
             node.workerinput[BUDGET_INPUT] = (budget.limit_usd, str(budget.ledger))
+        if LIMITS not in self.config.stash:
+            self.config.stash[LIMITS] = Path(tempfile.mkdtemp(prefix="llmeval-limits-"))
+        node.workerinput[LIMITS_INPUT] = str(self.config.stash[LIMITS])
 
 
 class Runtime:
     """Per-process state: SDK clients and the event loop that runs async test bodies."""
 
     def __init__(
-        self, settings: Settings, budget: Budget | None = None, cache: ResponseCache | None = None
+        self,
+        settings: Settings,
+        budget: Budget | None = None,
+        cache: ResponseCache | None = None,
+        limits: Path | None = None,
     ) -> None:
         self.settings = settings
         self.budget = budget
         self.cache = cache
+        self.limits = limits
         self._pool: ClientPool | None = None
         self._runner: asyncio.Runner | None = None
 
@@ -352,7 +369,7 @@ class Runtime:
         if self._pool is None:
             from .client import ClientPool
 
-            self._pool = ClientPool(self.settings, os.environ, self.budget, self.cache)
+            self._pool = ClientPool(self.settings, os.environ, self.budget, self.cache, self.limits)
         return self._pool
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
