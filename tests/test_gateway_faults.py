@@ -266,3 +266,103 @@ def test_max_concurrency_caps_requests_in_flight_per_model(
     assert len(arrivals) == 8
     # each answer takes 0.3 s, so with 2 in flight no 3 requests can arrive within 0.2 s
     assert all(later - first > 0.2 for first, later in zip(arrivals, arrivals[2:], strict=False))
+
+
+# Limits hold for the whole run on the machine: xdist workers share them.
+
+TOGETHER = """
+import os, pathlib, time
+import pytest
+
+@pytest.fixture(scope="session", autouse=True)
+def together():
+    # every worker starts sampling at the same moment, so that they compete for the model
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    folder = pathlib.Path({folder!r})
+    folder.mkdir(exist_ok=True)
+    (folder / str(os.getpid())).touch()
+    deadline = time.monotonic() + 30
+    while len(list(folder.iterdir())) < workers and time.monotonic() < deadline:
+        time.sleep(0.005)
+"""
+
+TWO_TESTS = """
+import os
+import pytest
+
+@pytest.mark.parametrize("case", range(2))
+@pytest.mark.llmeval(samples={samples}, mode="observed", pass_rate=1.0)
+def test_case(llm, case):
+    assert llm.chat(f"Say PASS from {{os.getpid()}}").text == "PASS"
+"""
+
+
+def run_two_tests(
+    suite: pytest.Pytester, gateway: FakeGateway, limits: str, samples: int, *args: str
+) -> dict[str, Any]:
+    """Two LLM tests (one per worker under -n 2), 8 samples at a time each, on model `m`."""
+    suite.makefile(".toml", llmeval=f'base_url = "{gateway.base_url}"\n[models.m]\n{limits}\n')
+    suite.makeconftest(TOGETHER.format(folder=str(suite.path / "arrived")))
+    suite.makepyfile(test_suite=TWO_TESTS.format(samples=samples))
+    result = suite.runpytest(
+        "--llm-models=m", "--llm-report=r.json", "--llm-concurrency=8", "--llm-retries=2", *args
+    )
+    result.assert_outcomes(passed=2)
+    return dict(json.loads((suite.path / "r.json").read_text()))
+
+
+def sender(request: Any) -> str:
+    """The pid of the worker that sent the request (the suite puts it in the prompt)."""
+    return str(request.prompt.rsplit(" ", 1)[-1])
+
+
+def test_max_concurrency_holds_across_workers(
+    suite: pytest.Pytester, gateway: FakeGateway, plugin_args: list[str]
+) -> None:
+    gateway.add_model("m", "PASS", latency_s=0.2)
+    run_two_tests(suite, gateway, "max_concurrency = 3", 12, *plugin_args)
+    assert gateway.request_count() == 24
+    assert gateway.peak_in_flight == 3  # never more, and reached: not one request at a time
+    if plugin_args == ["-n", "2"]:
+        spans: dict[str, list[float]] = {}
+        for request in gateway.requests:
+            spans.setdefault(sender(request), []).append(request.time)
+        first, second = spans.values()  # two workers, sending at the same time
+        assert min(first) < max(second) and min(second) < max(first)
+
+
+def test_rpm_holds_across_workers(suite: pytest.Pytester, gateway: FakeGateway) -> None:
+    gateway.add_model("m", "PASS")
+    run_two_tests(suite, gateway, "rpm = 120", 62, "-n", "2")
+    arrivals = sorted(r.time for r in gateway.requests)
+    assert len(arrivals) == 124 and len({sender(r) for r in gateway.requests}) == 2
+    # a burst of 120, then one request per 0.5 s for the run, not for each worker
+    for extra in range(4):
+        assert arrivals[120 + extra] - arrivals[0] >= (extra + 1) * 0.5 - 0.1
+
+
+def test_a_429_seen_by_one_worker_halves_the_limit_of_both(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> None:
+    answered: list[tuple[float, int, str]] = []  # arrival, requests in flight then, sender
+
+    def answer(request: Any) -> str:
+        answered.append((request.time, gateway.in_flight, sender(request)))
+        return "PASS"
+
+    latency = 0.6
+    gateway.add_model("m", answer, latency_s=latency)
+    gateway.inject(HTTPError(429, retry_after=0), times=1)
+    report = run_two_tests(suite, gateway, "max_concurrency = 4", 6, "-n", "2")
+    assert report["totals"]["m"]["retries"] == 1
+    assert gateway.peak_in_flight <= 4
+    # The 429 cut the run's limit to at most 2 (in flight // 2). It grows by one per `limit`
+    # successes: the first round brings back at most 3 (3 answers after the 429), the next
+    # only once its answers come, a latency later. In between, both workers have samples
+    # waiting, and without the shared cut they would put 4 requests in flight again.
+    start = min(t for t, _, _ in answered)
+    second_round = [
+        (n, who) for t, n, who in answered if start + latency < t < start + 2 * latency - 0.1
+    ]
+    assert second_round and max(n for n, _ in second_round) <= 3
+    assert len({who for _, who in second_round}) == 2
