@@ -27,12 +27,17 @@ def test_answer(llm):
 
 
 def run(
-    suite: pytest.Pytester, gateway: FakeGateway, *args: str, samples: int = 6, extra: str = ""
+    suite: pytest.Pytester,
+    gateway: FakeGateway,
+    *args: str,
+    samples: int = 6,
+    extra: str = "",
+    model: str = "",
 ) -> dict[str, Any]:
     suite.makefile(
         ".toml",
         llmeval=f'base_url = "{gateway.base_url}"\n[models.m]\ninput_cost_per_mtok = 1000.0\n'
-        "output_cost_per_mtok = 1000.0\n",
+        f"output_cost_per_mtok = 1000.0\n{model}",
     )
     suite.makepyfile(test_suite=SUITE.format(samples=samples, extra=extra))
     suite.runpytest("--llm-models=m", "--llm-report=r.json", "--llm-concurrency=1", *args)
@@ -154,29 +159,82 @@ async def test_async_stream(llm):
     assert all(b["stream"] and b["stream_options"] == {"include_usage": True} for b in bodies)
 
 
+# The suite's request as sent: its JSON bounds the prompt tokens, max_tokens the output ones.
+BODY = {"max_tokens": 5, "messages": [{"role": "user", "content": "Say PASS"}], "model": "m"}
+WORST_USD = (len(json.dumps(BODY)) + 5) * 1000.0 / 1e6  # at $1000 per 1M tokens
+CAPPED = "params = { max_tokens = 5 }\n"
+
+
 def test_budget_stops_new_requests_and_the_rest_error(
     suite: pytest.Pytester, gateway: FakeGateway, plugin_args: list[str]
 ) -> None:
     gateway.add_model("m", "PASS")  # 2 prompt + 1 completion tokens at $1000/M = $0.003 a call
-    report = run(suite, gateway, "--llm-budget=0.0099", *plugin_args, samples=10)
-    assert gateway.request_count() == 4  # 4 x $0.003 = $0.012: the 4th starts at $0.009 < budget
+    budget = f"--llm-budget={WORST_USD + 0.0099!r}"
+    report = run(suite, gateway, budget, *plugin_args, samples=10, model=CAPPED)
+    assert gateway.requests[0].body == BODY
+    # a request is sent while its worst case fits: the 4th at $0.009 spent, not the 5th
+    assert gateway.request_count() == 4
     row = report["tests"][0]
     assert (row["passed"], row["errors"]) == (4, 6)
     assert row["metrics"]["errors_by_cause"] == {"budget": 6}
-    assert report["budget"]["limit_usd"] == 0.0099
+    assert report["budget"]["limit_usd"] == WORST_USD + 0.0099
     assert report["budget"]["spent_usd"] == pytest.approx(0.012)
 
 
 def test_budget_error_message_is_clear(suite: pytest.Pytester, gateway: FakeGateway) -> None:
     gateway.add_model("m", "PASS")
-    run(suite, gateway, "--llm-budget=0.000001", samples=3)
+    run(suite, gateway, "--llm-budget=0.000001", samples=3, model=CAPPED)
     result = suite.runpytest("--llm-models=m", "--llm-budget=0.000001", "--llm-concurrency=1")
     result.stdout.fnmatch_lines(
         [
-            "*first error: pytest_llmeval.budget.BudgetExhausted: budget exhausted: $0.0030 spent*",
-            "budget: $0.0030 spent of $1e-06",
+            "*first error: pytest_llmeval.budget.BudgetExhausted: budget exhausted: $0.0000 spent "
+            f"of --llm-budget=$1e-06; this request could cost up to ${WORST_USD:.4g} (its prompt "
+            "and max_tokens at the model's prices), more than the $1e-06 left, so it is not sent",
+            "budget: $0.0000 spent of $1e-06",
         ]
     )
+    assert gateway.request_count() == 0
+
+
+def test_the_budget_is_a_cap_for_all_workers_and_requests_in_flight(
+    suite: pytest.Pytester, gateway: FakeGateway, plugin_args: list[str]
+) -> None:
+    # $0.102 a call (2 + 100 tokens at $1000/M), with up to 16 samples at a time
+    gateway.add_model("m", Reply("PASS", completion_tokens=100), latency_s=0.1)
+    suite.makefile(
+        ".toml",
+        llmeval=f'base_url = "{gateway.base_url}"\nretries = 0\n[models.m]\n'
+        "input_cost_per_mtok = 1000.0\noutput_cost_per_mtok = 1000.0\n"
+        "params = { max_tokens = 100 }\n",
+    )
+    suite.makepyfile(test_suite=TWO_TESTS.format(samples=20))
+    suite.runpytest(
+        "--llm-models=m", "--llm-report=r.json", "--llm-concurrency=8", "--llm-budget=0.5",
+        *plugin_args,
+    )  # fmt: skip
+    report = json.loads((suite.path / "r.json").read_text())
+    spent = report["budget"]["spent_usd"]
+    worst = max(len(json.dumps(r.body)) + 100 for r in gateway.requests) * 1000.0 / 1e6
+    assert 0.5 - worst < spent <= 0.5  # never over, and stopped only when the next could be
+    calls = [c for row in report["tests"] for s in row["samples"] for c in s["calls"]]
+    costs = [c["cost_usd"] for c in calls if c["cause"] is None]
+    assert sum(costs) == pytest.approx(spent) and len(costs) == gateway.request_count()
+    assert {c["cause"] for c in calls} == {None, "budget"}
+    for row in report["tests"]:
+        assert row["metrics"]["errors_by_cause"] == {"budget": row["errors"]} and row["errors"]
+
+
+def test_without_max_tokens_a_request_reserves_the_models_output_limit(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> None:
+    gateway.add_model("m", "PASS")
+    worst = (len(json.dumps(BODY)) - len('"max_tokens": 5, ') + 1000) * 1000.0 / 1e6
+    for limit, sent in ((f"{worst - 0.001!r}", 0), (f"{worst + 0.001!r}", 1)):
+        gateway.reset()
+        gateway.add_model("m", "PASS")
+        model = "max_output_tokens = 1000\n"
+        run(suite, gateway, f"--llm-budget={limit}", samples=1, model=model)
+        assert gateway.request_count() == sent
 
 
 def test_vision_tools_and_response_format_pass_through(
