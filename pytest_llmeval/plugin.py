@@ -144,7 +144,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--llm-budget",
         type=_positive_float,
         metavar="USD",
-        help="stop sending requests once the run has spent this much (USD)",
+        help="cap on the run's spend (USD): a request is sent only if its worst case still fits",
     )
     group.addoption(
         "--llm-report", metavar="PATH", help="write the JSON report (every sample) to PATH"
