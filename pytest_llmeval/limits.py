@@ -38,6 +38,7 @@ class _Bucket:
         self.stamp = now
 
     def saved(self) -> list[float]:
+        """What changes: the level and its time (capacity and rate come from the config)."""
         return [self.level, self.stamp]
 
     def wait(self, cost: float) -> float:
@@ -70,10 +71,8 @@ class _State:
             "peak": self.peak,
             "successes": self.successes,
             "epoch": self.epoch,
-            "requests": None
-            if self.requests is None
-            else [self.requests.level, self.requests.stamp],
-            "tokens": None if self.tokens is None else [self.tokens.level, self.tokens.stamp],
+            "requests": None if self.requests is None else self.requests.saved(),
+            "tokens": None if self.tokens is None else self.tokens.saved(),
         }
 
     def load(self, data: dict[str, Any]) -> _State:
@@ -127,13 +126,13 @@ class _Shared:
 
     def __init__(self, path: Path, initial: _State) -> None:
         self._file = SharedFile(path)
-        self._initial = initial.dump()
-        self._template = initial
+        self._initial = initial  # the first process to open the file starts from this
 
     @contextmanager
     def open(self) -> Iterator[_State]:
         with self._file.update() as box:
-            state = self._template.load(box.data if box.data is not None else self._initial)
+            saved = box.data if box.data is not None else self._initial.dump()
+            state = self._initial.load(saved)
             yield state
             box.data = state.dump()
 
