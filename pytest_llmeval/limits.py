@@ -101,21 +101,19 @@ class _Store(Protocol):
 
 
 class _Local:
-    """The state in this process's memory, behind a thread lock: the serial fast path."""
+    """The state in this process's memory: the serial fast path."""
 
     def __init__(self, state: _State) -> None:
         self.state = state
-        self._lock = threading.Lock()
 
     def open(self) -> _Local:
         return self
 
     def __enter__(self) -> _State:
-        self._lock.acquire()
         return self.state
 
     def __exit__(self, *exc_info: object) -> None:
-        self._lock.release()
+        return None
 
     def reclaim(self, state: _State) -> bool:
         return False
@@ -191,20 +189,21 @@ class ModelLimiter:
             tokens=None if tpm is None else _Bucket.per_minute(tpm, now),
         )
         self._store: _Store = _Local(state) if shared is None else _Shared(shared, state)
+        self._lock = threading.Lock()  # a C lock in `with`: Ctrl-C cannot leave it held
 
     @property
     def concurrency_limit(self) -> int | None:
-        with self._store.open() as state:
+        with self._lock, self._store.open() as state:
             return state.limit
 
     @property
     def in_flight(self) -> int:
-        with self._store.open() as state:
+        with self._lock, self._store.open() as state:
             return state.in_flight
 
     def try_acquire(self, tokens: int = 0) -> Permit | float:
         """A permit now, or the seconds to wait before trying again; `tokens` is an estimate."""
-        with self._store.open() as state:
+        with self._lock, self._store.open() as state:
             full = state.limit is not None and state.in_flight >= state.limit
             if full and self._store.reclaim(state):
                 full = state.limit is not None and state.in_flight >= state.limit
@@ -242,7 +241,7 @@ class ModelLimiter:
     def _release(self, permit: Permit, tokens: int | None, throttled: bool) -> None:
         if permit.released:  # a permit belongs to one request, released by its own thread
             return
-        with self._store.open() as state:
+        with self._lock, self._store.open() as state:
             if permit.released:
                 return
             permit.released = True
