@@ -9,12 +9,20 @@ import json
 import random
 import threading
 import time
+import urllib.parse
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
+from pathlib import Path
 from typing import Any, NoReturn
 
 import openai
 
-from .budget import Budget, BudgetExhausted
+from .budget import (
+    DEFAULT_MAX_OUTPUT_TOKENS,
+    Budget,
+    BudgetExhausted,
+    Reservation,
+    worst_case_tokens,
+)
 from .cache import CacheMiss, ResponseCache, cache_key
 from .completion import Completion, ToolCall, Usage
 from .config import ModelSettings, Settings
@@ -66,7 +74,7 @@ def fingerprint(endpoint: str, model_id: str, payload: Any, params: Mapping[str,
 
 
 class ClientPool:
-    """Per-process SDK clients and concurrency limits, shared by every test of a worker."""
+    """Per-process SDK clients and the models' limits, shared by every test of a worker."""
 
     def __init__(
         self,
@@ -74,9 +82,11 @@ class ClientPool:
         env: Mapping[str, str],
         budget: Budget | None = None,
         cache: ResponseCache | None = None,
+        shared: Path | None = None,
     ) -> None:
         self.settings = settings
         self.cache = cache
+        self.shared = shared
         self._env = env
         self._lock = threading.Lock()
         self._sync: dict[tuple[str | None, str], openai.OpenAI] = {}
@@ -133,12 +143,19 @@ class ClientPool:
         }
 
     def limiter(self, model: ModelSettings) -> ModelLimiter:
-        """The model's rpm/tpm/concurrency limits, shared by every sample of this process."""
+        """The model's rpm/tpm/concurrency limits, shared by every sample of this process and,
+        given the run's `shared` folder (under xdist), by every worker on the machine."""
         with self._lock:
             limiter = self._limiters.get(model.name)
             if limiter is None:
+                state = None
+                if self.shared is not None:
+                    state = self.shared / f"limits-{urllib.parse.quote(model.name, safe='')}.json"
                 limiter = ModelLimiter(
-                    max_concurrency=model.max_concurrency, rpm=model.rpm, tpm=model.tpm
+                    max_concurrency=model.max_concurrency,
+                    rpm=model.rpm,
+                    tpm=model.tpm,
+                    shared=state,
                 )
                 self._limiters[model.name] = limiter
             return limiter
@@ -301,6 +318,7 @@ class LLM:
                             yield text
                 result = state.finish()
             except GeneratorExit:  # the test stopped reading: not an error of the call
+                request.settle()
                 permit.release()
                 raise
             except BaseException as exc:
@@ -329,6 +347,7 @@ class LLM:
                             yield text
                 result = state.finish()
             except GeneratorExit:
+                request.settle()
                 permit.release()
                 raise
             except BaseException as exc:
@@ -350,10 +369,21 @@ class _Request:
         self.limiter = self.pool.limiter(llm.model)
         self.estimate = len(json.dumps(body.get("messages", body.get("prompt")), default=str)) // 4
         self.estimate += int(body.get("max_tokens") or body.get("max_completion_tokens") or 256)
+        self.worst_usd = self._worst_case()
+        self.reservation: Reservation | None = None
         self.attempt = 0
         self.causes: list[str] = []
         self.started = 0.0
         self.key: str | None = None
+
+    def _worst_case(self) -> float | None:
+        """What the request could cost at most, when a budget must hold it; None: no need."""
+        model = self.llm.model
+        if self.pool.budget is None:
+            return None
+        output_limit = model.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS
+        usd = model.cost_usd(*worst_case_tokens(self.body, output_limit))
+        return usd or None  # unpriced or free models reserve nothing
 
     def _elapsed(self) -> float:
         return time.perf_counter() - self.started if self.started else 0.0
@@ -445,26 +475,46 @@ class _Request:
         return {"stream_options": {"include_usage": True}, **self.body, "stream": True}
 
     def begin(self) -> Permit:
-        return self._started(self.limiter.acquire(self.estimate))
+        """Wait for the model's limits, then reserve the worst case against the budget (after
+        the permit, so samples queued behind a limit see the latest spend)."""
+        permit = self.limiter.acquire(self.estimate)
+        try:
+            if self.worst_usd is not None and self.pool.budget is not None:
+                self.reservation = self.pool.budget.reserve(self.worst_usd)
+        except BaseException as exc:
+            self._refused(permit, exc)
+        return self._started(permit)
 
     async def abegin(self) -> Permit:
-        return self._started(await self.limiter.aacquire(self.estimate))
+        permit = await self.limiter.aacquire(self.estimate)
+        try:
+            if self.worst_usd is not None and self.pool.budget is not None:
+                self.reservation = await self.pool.budget.areserve(self.worst_usd)
+        except BaseException as exc:
+            self._refused(permit, exc)
+        return self._started(permit)
+
+    def _refused(self, permit: Permit, exc: BaseException) -> NoReturn:
+        """No request goes out: free the slot; a budget refusal is the call's recorded error."""
+        permit.release()
+        if isinstance(exc, BudgetExhausted):
+            self._record(None, error=exc)
+        raise exc
 
     def _started(self, permit: Permit) -> Permit:
-        """Check the budget once the permit is ours, so samples queued behind a limit see it."""
-        if self.pool.budget is not None:
-            try:
-                self.pool.budget.check()
-            except BudgetExhausted as exc:
-                permit.release()
-                self._record(None, error=exc)
-                raise
         self.started = time.perf_counter()
         return permit
+
+    def settle(self, cost: float | None = None) -> None:
+        """End the attempt's reservation: charge the real cost, or nothing when it failed."""
+        if self.reservation is not None:
+            self.reservation.settle(cost or 0.0)
+            self.reservation = None
 
     def failed(self, permit: Permit, exc: BaseException, started: bool = False) -> float:
         """Release the permit; return how long to wait before retrying, or raise for good."""
         label = cause(exc)
+        self.settle()
         permit.release(throttled=label == "rate_limit")
         policy = self.pool.policy
         retry = isinstance(exc, Exception) and not started and policy.retryable(exc)
@@ -515,8 +565,7 @@ class _Request:
         latency = time.perf_counter() - self.started
         model = self.llm.model
         cost = model.cost_usd(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
-        if cost is not None and self.pool.budget is not None:
-            self.pool.budget.charge(cost)  # before the slot frees, so the next request sees it
+        self.settle(cost)  # before the slot frees, so the next request sees the spend
         permit.release(tokens=usage.total_tokens)
         self._record(usage, latency=latency, cost=cost, ttft=ttft)
         completion = Completion(

@@ -36,6 +36,7 @@ _MODEL_KEYS = {
     "rpm",
     "tpm",
     "max_concurrency",
+    "max_output_tokens",
     "params",
     "local",
     "parallel",
@@ -72,6 +73,7 @@ class ModelSettings:
     max_concurrency: int | None = None
     rpm: float | None = None
     tpm: float | None = None
+    max_output_tokens: int | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     local: str | None = None
     parallel: int = 4
@@ -320,6 +322,7 @@ def _parse_model(name: str, entry: Any, where: str) -> ModelSettings:
     if api not in APIS:
         raise ConfigError(f"{where}: api = {api!r} must be one of {', '.join(APIS)}")
     limit = entry.get("max_concurrency")
+    output = entry.get("max_output_tokens")
     return ModelSettings(
         name=name,
         model_id=_opt_str(entry, "model", where) or name,
@@ -334,6 +337,9 @@ def _parse_model(name: str, entry: Any, where: str) -> ModelSettings:
         max_concurrency=None
         if limit is None
         else _int(entry, "max_concurrency", where, 1, minimum=1),
+        max_output_tokens=None
+        if output is None
+        else _int(entry, "max_output_tokens", where, 1, minimum=1),
         params=_params(entry, where),
         local=local,
         parallel=_int(entry, "parallel", where, 4, minimum=1),

@@ -151,7 +151,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--llm-budget",
         type=_positive_float,
         metavar="USD",
-        help="stop sending requests once the run has spent this much (USD)",
+        help="cap on the run's spend (USD): a request is sent only if its worst case still fits",
     )
     group.addoption(
         "--llm-report", metavar="PATH", help="write the JSON report (every sample) to PATH"
@@ -244,7 +244,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if run_dir is not None:
         config.stash[RUN_DIR] = run_dir
     config.stash[SETTINGS] = settings
-    config.stash[RUNTIME] = Runtime(settings, budget, _cache(config))
+    config.stash[RUNTIME] = Runtime(
+        settings, budget, _cache(config), run_dir if workerinput is not None else None
+    )
     baseline = _baseline(config)
     if baseline is not None:
         config.stash[BASELINE] = baseline
@@ -363,7 +365,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 class XdistHooks:
-    """Hands the controller's local server URLs to every worker (registered only with xdist)."""
+    """Hands the controller's local server URLs, budget ledger and limits folder (one for the
+    run, so per-model limits hold across workers) to every worker (registered only with xdist)."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -383,11 +386,16 @@ class Runtime:
     """Per-process state: SDK clients and the event loop that runs async test bodies."""
 
     def __init__(
-        self, settings: Settings, budget: Budget | None = None, cache: ResponseCache | None = None
+        self,
+        settings: Settings,
+        budget: Budget | None = None,
+        cache: ResponseCache | None = None,
+        limits: Path | None = None,
     ) -> None:
         self.settings = settings
         self.budget = budget
         self.cache = cache
+        self.limits = limits
         self._pool: ClientPool | None = None
         self._runner: asyncio.Runner | None = None
 
@@ -397,7 +405,7 @@ class Runtime:
         if self._pool is None:
             from .client import ClientPool
 
-            self._pool = ClientPool(self.settings, os.environ, self.budget, self.cache)
+            self._pool = ClientPool(self.settings, os.environ, self.budget, self.cache, self.limits)
         return self._pool
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -25,6 +25,7 @@ default_models = ["gpt-4o"]
 input_cost_per_mtok = 2.5
 output_cost_per_mtok = 10
 max_concurrency = 16
+max_output_tokens = 16384
 
 [tool.llmeval.models.local]
 base_url = "http://127.0.0.1:8080/v1"
@@ -41,6 +42,7 @@ params = { temperature = 0.2 }
     assert settings.selected == ("gpt-4o",)
     gpt = settings.model("gpt-4o")
     assert gpt.model_id == "gpt-4o" and gpt.max_concurrency == 16
+    assert gpt.max_output_tokens == 16384 and settings.model("local").max_output_tokens is None
     assert gpt.cost_usd(1_000_000, 100_000) == pytest.approx(2.5 + 1.0)
     local = settings.model("local")
     assert (local.model_id, local.api, local.params) == (
@@ -93,6 +95,7 @@ def test_env_overrides_file_and_cli_overrides_env(tmp_path: Path) -> None:
             "'input_cost_per_mtok' must be a number >= 0",
         ),
         ("[models.m]\n\n[x]\n", "unknown key 'x'"),
+        ("[models.m]\nmax_output_tokens = 0\n", "'max_output_tokens' must be an integer >= 1"),
         ("default_models = ['nope']\n[models.m]\n", "unknown model 'nope'"),
         ("models = [\n", "invalid TOML"),
     ],

@@ -462,6 +462,26 @@ def test_concurrency_sanity_async() -> None:
     assert elapsed < 5
 
 
+def test_in_flight_peak_counts_requests_being_answered(gw: FakeGateway) -> None:
+    gw.add_model("m", "ok", latency_s=0.3)
+
+    def five_at_once() -> None:
+        with openai.OpenAI(base_url=gw.base_url, api_key="x", max_retries=0) as c:
+            threads = [threading.Thread(target=chat, args=(c,)) for _ in range(5)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(10)
+
+    five_at_once()
+    assert (gw.in_flight, gw.peak_in_flight) == (0, 5)
+    gw.reset()
+    assert gw.peak_in_flight == 0
+    gw.add_model("m", "ok")
+    chat(openai.OpenAI(base_url=gw.base_url, api_key="x", max_retries=0))
+    assert (gw.in_flight, gw.peak_in_flight) == (0, 1)
+
+
 def test_async_streaming(gw: FakeGateway) -> None:
     gw.add_model("m", "async works fine")
 

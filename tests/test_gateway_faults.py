@@ -27,12 +27,17 @@ def test_answer(llm):
 
 
 def run(
-    suite: pytest.Pytester, gateway: FakeGateway, *args: str, samples: int = 6, extra: str = ""
+    suite: pytest.Pytester,
+    gateway: FakeGateway,
+    *args: str,
+    samples: int = 6,
+    extra: str = "",
+    model: str = "",
 ) -> dict[str, Any]:
     suite.makefile(
         ".toml",
         llmeval=f'base_url = "{gateway.base_url}"\n[models.m]\ninput_cost_per_mtok = 1000.0\n'
-        "output_cost_per_mtok = 1000.0\n",
+        f"output_cost_per_mtok = 1000.0\n{model}",
     )
     suite.makepyfile(test_suite=SUITE.format(samples=samples, extra=extra))
     suite.runpytest("--llm-models=m", "--llm-report=r.json", "--llm-concurrency=1", *args)
@@ -154,29 +159,82 @@ async def test_async_stream(llm):
     assert all(b["stream"] and b["stream_options"] == {"include_usage": True} for b in bodies)
 
 
+# The suite's request as sent: its JSON bounds the prompt tokens, max_tokens the output ones.
+BODY = {"max_tokens": 5, "messages": [{"role": "user", "content": "Say PASS"}], "model": "m"}
+WORST_USD = (len(json.dumps(BODY)) + 5) * 1000.0 / 1e6  # at $1000 per 1M tokens
+CAPPED = "params = { max_tokens = 5 }\n"
+
+
 def test_budget_stops_new_requests_and_the_rest_error(
     suite: pytest.Pytester, gateway: FakeGateway, plugin_args: list[str]
 ) -> None:
     gateway.add_model("m", "PASS")  # 2 prompt + 1 completion tokens at $1000/M = $0.003 a call
-    report = run(suite, gateway, "--llm-budget=0.0099", *plugin_args, samples=10)
-    assert gateway.request_count() == 4  # 4 x $0.003 = $0.012: the 4th starts at $0.009 < budget
+    budget = f"--llm-budget={WORST_USD + 0.0099!r}"
+    report = run(suite, gateway, budget, *plugin_args, samples=10, model=CAPPED)
+    assert gateway.requests[0].body == BODY
+    # a request is sent while its worst case fits: the 4th at $0.009 spent, not the 5th
+    assert gateway.request_count() == 4
     row = report["tests"][0]
     assert (row["passed"], row["errors"]) == (4, 6)
     assert row["metrics"]["errors_by_cause"] == {"budget": 6}
-    assert report["budget"]["limit_usd"] == 0.0099
+    assert report["budget"]["limit_usd"] == WORST_USD + 0.0099
     assert report["budget"]["spent_usd"] == pytest.approx(0.012)
 
 
 def test_budget_error_message_is_clear(suite: pytest.Pytester, gateway: FakeGateway) -> None:
     gateway.add_model("m", "PASS")
-    run(suite, gateway, "--llm-budget=0.000001", samples=3)
+    run(suite, gateway, "--llm-budget=0.000001", samples=3, model=CAPPED)
     result = suite.runpytest("--llm-models=m", "--llm-budget=0.000001", "--llm-concurrency=1")
     result.stdout.fnmatch_lines(
         [
-            "*first error: pytest_llmeval.budget.BudgetExhausted: budget exhausted: $0.0030 spent*",
-            "budget: $0.0030 spent of $1e-06",
+            "*first error: pytest_llmeval.budget.BudgetExhausted: budget exhausted: $0.0000 spent "
+            f"of --llm-budget=$1e-06; this request could cost up to ${WORST_USD:.4g} (its prompt "
+            "and max_tokens at the model's prices), more than the $1e-06 left, so it is not sent",
+            "budget: $0.0000 spent of $1e-06",
         ]
     )
+    assert gateway.request_count() == 0
+
+
+def test_the_budget_is_a_cap_for_all_workers_and_requests_in_flight(
+    suite: pytest.Pytester, gateway: FakeGateway, plugin_args: list[str]
+) -> None:
+    # $0.102 a call (2 + 100 tokens at $1000/M), with up to 16 samples at a time
+    gateway.add_model("m", Reply("PASS", completion_tokens=100), latency_s=0.1)
+    suite.makefile(
+        ".toml",
+        llmeval=f'base_url = "{gateway.base_url}"\nretries = 0\n[models.m]\n'
+        "input_cost_per_mtok = 1000.0\noutput_cost_per_mtok = 1000.0\n"
+        "params = { max_tokens = 100 }\n",
+    )
+    suite.makepyfile(test_suite=TWO_TESTS.format(samples=20))
+    suite.runpytest(
+        "--llm-models=m", "--llm-report=r.json", "--llm-concurrency=8", "--llm-budget=0.5",
+        *plugin_args,
+    )  # fmt: skip
+    report = json.loads((suite.path / "r.json").read_text())
+    spent = report["budget"]["spent_usd"]
+    worst = max(len(json.dumps(r.body)) + 100 for r in gateway.requests) * 1000.0 / 1e6
+    assert 0.5 - worst < spent <= 0.5  # never over, and stopped only when the next could be
+    calls = [c for row in report["tests"] for s in row["samples"] for c in s["calls"]]
+    costs = [c["cost_usd"] for c in calls if c["cause"] is None]
+    assert sum(costs) == pytest.approx(spent) and len(costs) == gateway.request_count()
+    assert {c["cause"] for c in calls} == {None, "budget"}
+    for row in report["tests"]:
+        assert row["metrics"]["errors_by_cause"] == {"budget": row["errors"]} and row["errors"]
+
+
+def test_without_max_tokens_a_request_reserves_the_models_output_limit(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> None:
+    gateway.add_model("m", "PASS")
+    worst = (len(json.dumps(BODY)) - len('"max_tokens": 5, ') + 1000) * 1000.0 / 1e6
+    for limit, sent in ((f"{worst - 0.001!r}", 0), (f"{worst + 0.001!r}", 1)):
+        gateway.reset()
+        gateway.add_model("m", "PASS")
+        model = "max_output_tokens = 1000\n"
+        run(suite, gateway, f"--llm-budget={limit}", samples=1, model=model)
+        assert gateway.request_count() == sent
 
 
 def test_vision_tools_and_response_format_pass_through(
@@ -266,3 +324,103 @@ def test_max_concurrency_caps_requests_in_flight_per_model(
     assert len(arrivals) == 8
     # each answer takes 0.3 s, so with 2 in flight no 3 requests can arrive within 0.2 s
     assert all(later - first > 0.2 for first, later in zip(arrivals, arrivals[2:], strict=False))
+
+
+# Limits hold for the whole run on the machine: xdist workers share them.
+
+TOGETHER = """
+import os, pathlib, time
+import pytest
+
+@pytest.fixture(scope="session", autouse=True)
+def together():
+    # every worker starts sampling at the same moment, so that they compete for the model
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    folder = pathlib.Path({folder!r})
+    folder.mkdir(exist_ok=True)
+    (folder / str(os.getpid())).touch()
+    deadline = time.monotonic() + 30
+    while len(list(folder.iterdir())) < workers and time.monotonic() < deadline:
+        time.sleep(0.005)
+"""
+
+TWO_TESTS = """
+import os
+import pytest
+
+@pytest.mark.parametrize("case", range(2))
+@pytest.mark.llmeval(samples={samples}, mode="observed", pass_rate=1.0)
+def test_case(llm, case):
+    assert llm.chat(f"Say PASS from {{os.getpid()}}").text == "PASS"
+"""
+
+
+def run_two_tests(
+    suite: pytest.Pytester, gateway: FakeGateway, limits: str, samples: int, *args: str
+) -> dict[str, Any]:
+    """Two LLM tests (one per worker under -n 2), 8 samples at a time each, on model `m`."""
+    suite.makefile(".toml", llmeval=f'base_url = "{gateway.base_url}"\n[models.m]\n{limits}\n')
+    suite.makeconftest(TOGETHER.format(folder=str(suite.path / "arrived")))
+    suite.makepyfile(test_suite=TWO_TESTS.format(samples=samples))
+    result = suite.runpytest(
+        "--llm-models=m", "--llm-report=r.json", "--llm-concurrency=8", "--llm-retries=2", *args
+    )
+    result.assert_outcomes(passed=2)
+    return dict(json.loads((suite.path / "r.json").read_text()))
+
+
+def sender(request: Any) -> str:
+    """The pid of the worker that sent the request (the suite puts it in the prompt)."""
+    return str(request.prompt.rsplit(" ", 1)[-1])
+
+
+def test_max_concurrency_holds_across_workers(
+    suite: pytest.Pytester, gateway: FakeGateway, plugin_args: list[str]
+) -> None:
+    gateway.add_model("m", "PASS", latency_s=0.2)
+    run_two_tests(suite, gateway, "max_concurrency = 3", 12, *plugin_args)
+    assert gateway.request_count() == 24
+    assert gateway.peak_in_flight == 3  # never more, and reached: not one request at a time
+    if plugin_args == ["-n", "2"]:
+        spans: dict[str, list[float]] = {}
+        for request in gateway.requests:
+            spans.setdefault(sender(request), []).append(request.time)
+        first, second = spans.values()  # two workers, sending at the same time
+        assert min(first) < max(second) and min(second) < max(first)
+
+
+def test_rpm_holds_across_workers(suite: pytest.Pytester, gateway: FakeGateway) -> None:
+    gateway.add_model("m", "PASS")
+    run_two_tests(suite, gateway, "rpm = 120", 62, "-n", "2")
+    arrivals = sorted(r.time for r in gateway.requests)
+    assert len(arrivals) == 124 and len({sender(r) for r in gateway.requests}) == 2
+    # a burst of 120, then one request per 0.5 s for the run, not for each worker
+    for extra in range(4):
+        assert arrivals[120 + extra] - arrivals[0] >= (extra + 1) * 0.5 - 0.1
+
+
+def test_a_429_seen_by_one_worker_halves_the_limit_of_both(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> None:
+    answered: list[tuple[float, int, str]] = []  # arrival, requests in flight then, sender
+
+    def answer(request: Any) -> str:
+        answered.append((request.time, gateway.in_flight, sender(request)))
+        return "PASS"
+
+    latency = 0.6
+    gateway.add_model("m", answer, latency_s=latency)
+    gateway.inject(HTTPError(429, retry_after=0), times=1)
+    report = run_two_tests(suite, gateway, "max_concurrency = 4", 6, "-n", "2")
+    assert report["totals"]["m"]["retries"] == 1
+    assert gateway.peak_in_flight <= 4
+    # The 429 cut the run's limit to at most 2 (in flight // 2). It grows by one per `limit`
+    # successes: the first round brings back at most 3 (3 answers after the 429), the next
+    # only once its answers come, a latency later. In between, both workers have samples
+    # waiting, and without the shared cut they would put 4 requests in flight again.
+    start = min(t for t, _, _ in answered)
+    second_round = [
+        (n, who) for t, n, who in answered if start + latency < t < start + 2 * latency - 0.1
+    ]
+    assert second_round and max(n for n, _ in second_round) <= 3
+    assert len({who for _, who in second_round}) == 2

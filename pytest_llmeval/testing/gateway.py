@@ -200,6 +200,7 @@ class FakeGateway:
     """OpenAI-compatible HTTP server on 127.0.0.1 with per-model responders and injected faults.
 
     Latency applies to normal answers (including stalled and truncated ones), not to error faults.
+    ``in_flight`` counts POST requests being answered, ``peak_in_flight`` its highest value.
     """
 
     def __init__(self, *, latency_s: float = 0.0, seed: int = 0, port: int = 0) -> None:
@@ -208,6 +209,8 @@ class FakeGateway:
         self.latency_s = latency_s
         self.seed = seed
         self.requests: list[RecordedRequest] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._port = port
         self._lock = threading.Lock()
         self._models: dict[str, _Model] = {}
@@ -283,11 +286,21 @@ class FakeGateway:
             return sum(1 for r in self.requests if model is None or r.model == model)
 
     def reset(self) -> None:
-        """Forget models, pending faults and recorded requests."""
+        """Forget models, pending faults and recorded requests; the in-flight peak restarts."""
         with self._lock:
             self._models.clear()
             self._faults.clear()
             self.requests.clear()
+            self.peak_in_flight = self.in_flight
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def _record(self, request: RecordedRequest) -> int:
         with self._lock:
@@ -349,6 +362,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server: _Server
+    _in_flight = False
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet; requests are recorded on the gateway instead."""
@@ -368,6 +382,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(404, f"Unknown path {path}.")
 
     def do_POST(self) -> None:
+        """A request is in flight from its arrival until its answer's last write starts (so a
+        client that has its answer never sees it still counted)."""
+        self._in_flight = True
+        self.server.gateway._enter()
+        try:
+            self._post()
+        finally:
+            self._answered()
+
+    def _answered(self) -> None:
+        if self._in_flight:
+            self._in_flight = False
+            self.server.gateway._leave()
+
+    def _post(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         try:
             body = json.loads(raw)
@@ -441,6 +470,7 @@ class _Handler(BaseHTTPRequestHandler):
         content_type: str,
         headers: Mapping[str, str] | None = None,
     ) -> None:
+        self._answered()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
@@ -482,6 +512,7 @@ class _Handler(BaseHTTPRequestHandler):
             events = [json.dumps(e) for e in deltas[:truncate]]
             self.close_connection = True
         payload = b"".join(_http_chunk(f"data: {e}\n\n".encode()) for e in events)
+        self._answered()
         self.wfile.write(payload if truncate is not None else payload + b"0\r\n\r\n")
 
 
