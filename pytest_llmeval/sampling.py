@@ -336,6 +336,11 @@ async def run_async(
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 tally.add(task.result())
+            if tally.control is not None and pending:  # e.g. Ctrl-C landed inside a sample
+                for task in pending:
+                    task.cancel()
+                await asyncio.wait(pending)
+                pending = set()
     except BaseException as exc:
         for task in pending:
             task.cancel()

@@ -160,3 +160,30 @@ def test_ordered_async_sampling_matches_the_threads() -> None:
 
     sampled = asyncio.run(run_async(plan, body, 4, CLASSIFIER, ordered=True))
     assert [r.index for r in sampled.records] == list(range(22))
+
+
+def test_a_control_raised_in_one_async_sample_cancels_the_others() -> None:
+    """Ctrl-C can land inside a sample task: the test ends at once, not when the rest answer."""
+
+    class Stop(Exception):
+        pass
+
+    plan = Plan(pass_rate=0.5, samples=8, confidence=0.95, mode="not_worse", marked=True)
+    classifier = Classifier(CALL_ERRORS, controls=(Stop,))
+    calls = itertools.count()
+    aborted: list[tuple[int, BaseException]] = []
+
+    async def body() -> None:
+        if next(calls) == 0:
+            await asyncio.sleep(0.05)
+            raise Stop
+        await asyncio.sleep(30)
+
+    async def sample() -> None:
+        await run_async(
+            plan, body, 4, classifier, on_abort=lambda s, exc: aborted.append((len(s.records), exc))
+        )
+
+    with pytest.raises(Stop):
+        asyncio.run(asyncio.wait_for(sample(), timeout=10))
+    assert [(n, type(exc)) for n, exc in aborted] == [(0, Stop)]
