@@ -237,12 +237,12 @@ def pytest_configure(config: pytest.Config) -> None:
         missing = settings.missing_keys(os.environ)
         if missing:
             raise pytest.UsageError(missing)
-    budget = _budget(config, workerinput)
-    if budget is not None:
-        config.stash[BUDGET] = budget
     run_dir = _run_dir(workerinput, bool(settings.selected))
     if run_dir is not None:
         config.stash[RUN_DIR] = run_dir
+    budget = _budget(config, workerinput, run_dir)
+    if budget is not None:
+        config.stash[BUDGET] = budget
     config.stash[SETTINGS] = settings
     config.stash[RUNTIME] = Runtime(
         settings, budget, _cache(config), run_dir if workerinput is not None else None
@@ -299,15 +299,17 @@ def _cache(config: pytest.Config) -> ResponseCache | None:
     return ResponseCache(config.rootpath / config.getoption("llm_cache_dir"), mode)
 
 
-def _budget(config: pytest.Config, workerinput: dict[str, Any] | None) -> Budget | None:
-    """The controller creates the run's ledger; workers share it through its path."""
+def _budget(
+    config: pytest.Config, workerinput: dict[str, Any] | None, run_dir: Path | None
+) -> Budget | None:
+    """The controller creates the run's ledger in the run folder; workers share its path."""
     if workerinput is not None:
         shared = workerinput.get(BUDGET_INPUT)
         return Budget(shared[0], Path(shared[1])) if shared else None
     limit = config.getoption("llm_budget")
-    if limit is None:
-        return None
-    return Budget.create(limit, Path(tempfile.mkdtemp(prefix="llmeval-budget-")) / "spent")
+    if limit is None or run_dir is None:
+        return None  # no model selected: nothing to spend
+    return Budget.create(limit, run_dir / "budget")
 
 
 def _run_dir(workerinput: dict[str, Any] | None, llm_run: bool) -> Path | None:
@@ -329,11 +331,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             from .local import stop_servers
 
             stop_servers(servers)
-    if not hasattr(config, "workerinput"):
-        budget = config.stash.get(BUDGET, None)
-        for folder in (budget.ledger.parent if budget else None, config.stash.get(RUN_DIR, None)):
-            if folder is not None:
-                shutil.rmtree(folder, ignore_errors=True)
+    run_dir = config.stash.get(RUN_DIR, None)
+    if run_dir is not None and not hasattr(config, "workerinput"):
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import signal
 import subprocess
 import sys
 import time
@@ -22,6 +23,12 @@ pytest_plugins = ["pytester"]
 for _module in ("openai", "httpcore2", "httpcore"):
     with contextlib.suppress(ImportError):
         importlib.import_module(_module)
+
+
+def default_sigint() -> None:
+    """In a child about to be sent Ctrl-C: a parent run in the background (SIGINT ignored)
+    must not pass that on."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +66,9 @@ def start_pytest(
 
     def start(*args: str, requests: int, **popen: Any) -> subprocess.Popen[str]:
         command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
-        proc = subprocess.Popen(command, cwd=suite.path, text=True, **popen)
+        proc = subprocess.Popen(
+            command, cwd=suite.path, text=True, preexec_fn=default_sigint, **popen
+        )
         deadline = time.monotonic() + 60
         while gateway.request_count() < requests and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -17,6 +17,7 @@ from typing import Any
 
 import openai
 import pytest
+from conftest import default_sigint
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openai.types.chat import ChatCompletionMessageParam
@@ -540,6 +541,7 @@ def test_cli_serves_fixed_models_until_interrupted() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     ) as proc:
         try:
             assert proc.stdout is not None

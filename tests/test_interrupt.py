@@ -12,11 +12,13 @@ import threading
 import time
 
 import pytest
+from conftest import default_sigint
 
 from pytest_llmeval.testing import FakeGateway
 
 SUITE = """
 import pytest
+
 
 @pytest.mark.llmeval(samples=4, models=["fast"])
 def test_done(llm):
@@ -71,6 +73,7 @@ def test_an_interrupted_run_reports_the_samples_it_ran(
     proc = subprocess.Popen(
         command, cwd=suite.path, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         start_new_session=True,  # a terminal's Ctrl-C reaches every process of the group
+        preexec_fn=default_sigint,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import openai
 import pytest
+from conftest import default_sigint
 
 from pytest_llmeval.config import ModelSettings
 from pytest_llmeval.local import (
@@ -34,6 +35,7 @@ STANDIN = """\
 import argparse, os, sys, time
 from pathlib import Path
 from pytest_llmeval.testing import FakeGateway
+
 
 parser = argparse.ArgumentParser()
 for flag in ("--model", "--host", "--port", "--parallel", "--ctx-size", "--threads", "--alias"):
@@ -300,6 +302,7 @@ def test_no_orphan_server_when_pytest_is_interrupted_or_killed(
         cwd=pytester.path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=default_sigint,
     )
     deadline = time.monotonic() + 30
     while not local_suite.exists() and time.monotonic() < deadline:
