@@ -408,7 +408,7 @@ def test_a_429_seen_by_one_worker_halves_the_limit_of_both(
         answered.append((request.time, gateway.in_flight, sender(request)))
         return "PASS"
 
-    latency = 0.6
+    latency = 1.0
     gateway.add_model("m", answer, latency_s=latency)
     gateway.inject(HTTPError(429, retry_after=0), times=1)
     report = run_two_tests(suite, gateway, "max_concurrency = 4", 6, "-n", "2")
@@ -423,4 +423,6 @@ def test_a_429_seen_by_one_worker_halves_the_limit_of_both(
         (n, who) for t, n, who in answered if start + latency < t < start + 2 * latency - 0.1
     ]
     assert second_round and max(n for n, _ in second_round) <= 3
-    assert len({who for _, who in second_round}) == 2
+    # Both workers still had samples to send after the first round (which of them takes the
+    # few slots of the second round is chance).
+    assert len({who for t, _, who in answered if t > start + latency}) == 2
