@@ -713,9 +713,9 @@ class _Job:
         if isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError):
             message = f"llmeval: interrupted after {len(sampled.records)} samples"
             verdict = "interrupted"
-        elif isinstance(exc, pytest.fail.Exception) and self.classifier.harness(exc):
+        elif isinstance(exc, pytest.fail.Exception) and (origin := self.classifier.harness(exc)):
             message = (
-                f"llmeval: {self.classifier.harness(exc)} stopped the test after "
+                f"llmeval: {origin} stopped the test after "
                 f"{len(sampled.records)} samples: {str(exc).strip()}"
             )
             verdict = "error"

@@ -75,10 +75,6 @@ class Classifier:
             return None
         return self.origin(exc)
 
-    def label(self, exc: BaseException) -> str:
-        """The cause of an error sample: the call's cause, or `harness`."""
-        return "harness" if self.harness(exc) is not None else self.cause(exc)
-
 
 @dataclass
 class Sampled:
@@ -99,10 +95,6 @@ class Sampled:
     @property
     def failures(self) -> int:
         return sum(r.outcome == "failed" for r in self.records)
-
-    @property
-    def interrupted(self) -> bool:
-        return self.stop_reason == STOP_INTERRUPTED
 
     @property
     def errors(self) -> int:
@@ -189,8 +181,10 @@ class _Tally:
         message = self.classifier.redact(
             str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         )
-        cause = self.classifier.label(exc) if outcome == "error" else None
         origin = self.classifier.harness(exc)
+        cause = None
+        if outcome == "error":
+            cause = "harness" if origin is not None else self.classifier.cause(exc)
         if origin is not None:
             message = f"{message} (raised by {origin}, not by the test's checks)"
         return SampleRecord(

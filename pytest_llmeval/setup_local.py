@@ -52,6 +52,7 @@ X86_64_NEWER = (
 # What `system_info` may report on for a portable x86-64 build (besides non-SIMD features).
 NOT_PORTABLE = re.compile(r"^(AVX512|AMX|AVX_VNNI|AVX_VNNI_INT)")
 SMOKE_MODEL = "smollm2-135m-instruct"
+X86_64 = ("x86_64", "amd64")  # platform.machine() on Linux, and on Windows
 
 
 def machine() -> str:
@@ -64,7 +65,7 @@ def cmake_args(native: bool, arch: str) -> list[str]:
     if native:
         return [*args, "-DGGML_NATIVE=ON"]
     args.append("-DGGML_NATIVE=OFF")  # aarch64 and others: llama.cpp's own portable default
-    if arch in ("x86_64", "amd64"):
+    if arch in X86_64:
         args += [f"-DGGML_{name}=ON" for name in X86_64_BASELINE]
         args += [f"-DGGML_{name}=OFF" for name in X86_64_NEWER]
     return args
@@ -95,7 +96,7 @@ def cpu_features(log: str) -> dict[str, bool]:
 
 def unportable(features: Mapping[str, bool], arch: str) -> list[str]:
     """Features a portable build must not have (x86-64: anything past AVX2/FMA/F16C)."""
-    if arch not in ("x86_64", "amd64"):
+    if arch not in X86_64:
         return []
     return sorted(name for name, on in features.items() if on and NOT_PORTABLE.match(name))
 

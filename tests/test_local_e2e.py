@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pytest_llmeval.local import SERVER_ENV, model_file, server_binary
-from pytest_llmeval.setup_local import SMOKE_MODEL, machine, smoke_test, unportable
+from pytest_llmeval.setup_local import SMOKE_MODEL, X86_64, machine, smoke_test, unportable
 
 pytestmark = pytest.mark.local_model
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +27,7 @@ def test_the_installed_llama_server_runs_on_any_cpu_of_its_platform() -> None:
     smoke = smoke_test(binary, model_file(SMOKE_MODEL, ROOT))
     assert smoke.reply
     assert unportable(smoke.features, machine()) == [], smoke.features
-    if machine() not in ("x86_64", "amd64"):
+    if machine() not in X86_64:
         return
     assert smoke.features.get("AVX2"), smoke.features
     objdump = shutil.which("objdump")
