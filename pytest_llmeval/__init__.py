@@ -1,6 +1,6 @@
 """pytest-llmeval: LLM output regression testing as ordinary pytest tests."""
 
-from .checks import (
+from pytest_llmeval.checks import (
     check_choice,
     check_json,
     check_number,
@@ -8,8 +8,10 @@ from .checks import (
     extract_choice,
     extract_number,
 )
-from .code import extract_code, pass_at_k
-from .sandbox import Limits, Sandbox, SandboxError, SandboxResult
+from pytest_llmeval.errors import SandboxError
+from pytest_llmeval.sandbox.code import extract_code
+from pytest_llmeval.sandbox.host import Limits, Sandbox, SandboxResult
+from pytest_llmeval.verdict.stats import pass_at_k
 
 __all__ = [
     "Limits",

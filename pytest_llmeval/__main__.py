@@ -9,10 +9,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .baseline import FAIL_ON, BaselineError, compare, failing, load_report, summary_lines
-from .merge import merge_reports
-from .render import html, markdown
-from .report import write_report, write_text
+from pytest_llmeval.errors import BaselineError
+from pytest_llmeval.report.baseline import FAIL_ON, compare, failing, load_report, summary_lines
+from pytest_llmeval.report.build import write_report, write_text
+from pytest_llmeval.report.merge import merge_reports
+from pytest_llmeval.report.render import html, markdown
 
 
 def merge(paths: Sequence[str], output: str) -> int:
@@ -81,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.command == "setup-local":
-        from .setup_local import setup_local
+        from pytest_llmeval.local.setup import setup_local
 
         return setup_local(native=args.native, rebuild=args.rebuild)
     if args.command == "merge":

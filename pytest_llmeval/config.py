@@ -9,7 +9,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .local import BUNDLED_APIS
+from pytest_llmeval.errors import ConfigError
+from pytest_llmeval.local.models import BUNDLED
 
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 APIS = ("chat", "completion")
@@ -51,10 +52,6 @@ PRICE_PRESETS: Mapping[str, tuple[float, float, float | None]] = {
     "gpt-4o-mini": (0.15, 0.60, 0.075),
     "claude-sonnet-4": (3.00, 15.00, 0.30),
 }
-
-
-class ConfigError(ValueError):
-    """A user mistake in the configuration; the message names the source and key."""
 
 
 @dataclass(frozen=True)
@@ -318,7 +315,8 @@ def _parse_model(name: str, entry: Any, where: str) -> ModelSettings:
                 raise ConfigError(f"{where}: {key!r} only applies to a model with 'local'")
     elif "base_url" in entry:
         raise ConfigError(f"{where}: a 'local' model gets its base_url from the managed server")
-    api = _opt_str(entry, "api", where) or BUNDLED_APIS.get(local or "", "chat")
+    bundled = BUNDLED.get(local or "")
+    api = _opt_str(entry, "api", where) or (bundled.api if bundled else "chat")
     if api not in APIS:
         raise ConfigError(f"{where}: api = {api!r} must be one of {', '.join(APIS)}")
     limit = entry.get("max_concurrency")

@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Protocol
 
-from .completion import Completion
-from .records import TurnCheck, current_trace
+from pytest_llmeval.calls.completion import Completion
+from pytest_llmeval.verdict.records import TurnCheck, current_trace
 
 
 class ChatModel(Protocol):

@@ -17,22 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pytest_llmeval.errors import DatasetError
+
 T = TypeVar("T")
 
 CHOICES = ("A", "B", "C", "D")
 _GSM8K_FINAL = re.compile(r"####\s*(.+?)\s*$")
 _MMLU_SPLIT = re.compile(r"_(test|dev|val|validation|train)$")
-
-
-class DatasetError(ValueError):
-    """A dataset file that cannot be read as the format its loader expects."""
-
-    def __init__(self, path: str | Path, line: int | None, problem: str) -> None:
-        where = f"{path}:{line}" if line is not None else str(path)
-        super().__init__(f"{where}: {problem}")
-        self.path = str(path)
-        self.line = line
-        self.problem = problem
 
 
 @dataclass(frozen=True)

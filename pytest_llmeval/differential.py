@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .sandbox import Sandbox, SandboxResult
+from pytest_llmeval.sandbox.host import Sandbox, SandboxResult
 
 _lock = threading.Lock()
 

@@ -21,32 +21,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from .baseline import (
+from pytest_llmeval.calls.budget import Budget
+from pytest_llmeval.calls.cache import MODES, ResponseCache
+from pytest_llmeval.config import ModelSettings, Settings, find_config_file, load_settings
+from pytest_llmeval.errors import BaselineError, ConfigError
+from pytest_llmeval.report.baseline import (
     FAIL_ON,
-    BaselineError,
     compare,
     compare_row,
-    gate,
     load_report,
     regression_message,
     summary_lines,
 )
-from .baseline import index as baseline_index
-from .budget import Budget
-from .cache import MODES, ResponseCache
-from .config import ConfigError, ModelSettings, Settings, find_config_file, load_settings
-from .harness import Machinery
-from .marker import (
-    UNMARKED,
-    EvalSpec,
-    Plan,
-    check_models,
-    check_plan,
-    check_rate_covers,
-    parse_marker,
-)
-from .render import html, markdown
-from .report import (
+from pytest_llmeval.report.baseline import index as baseline_index
+from pytest_llmeval.report.build import (
     Result,
     broken_result,
     build_report,
@@ -55,15 +43,26 @@ from .report import (
     write_report,
     write_text,
 )
-from .sampling import Classifier, Sampled, run_async, run_sync
-from .sandbox import ISOLATIONS as SANDBOX_ISOLATIONS
-from .sandbox import Limits, Sandbox
-from .stats import min_valid_samples
+from pytest_llmeval.report.render import html, markdown
+from pytest_llmeval.sandbox.host import ISOLATIONS as SANDBOX_ISOLATIONS
+from pytest_llmeval.sandbox.host import Limits, Sandbox
+from pytest_llmeval.verdict.marker import (
+    UNMARKED,
+    EvalSpec,
+    Plan,
+    check_models,
+    check_plan,
+    check_rate_covers,
+    parse_marker,
+)
+from pytest_llmeval.verdict.origin import Machinery
+from pytest_llmeval.verdict.sampling import Classifier, Sampled, run_async, run_sync
+from pytest_llmeval.verdict.stats import gate, min_valid_samples
 
 if TYPE_CHECKING:
-    from .client import LLM, ClientPool
-    from .local import LocalServer
-    from .testing import FakeGateway
+    from pytest_llmeval.calls.client import LLM, ClientPool
+    from pytest_llmeval.local.server import LocalServer
+    from pytest_llmeval.testing import FakeGateway
 
 T = TypeVar("T")
 KEY = "llmeval"
@@ -328,7 +327,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     finally:
         servers = config.stash.get(SERVERS, [])
         if servers:
-            from .local import stop_servers
+            from pytest_llmeval.local.server import stop_servers
 
             stop_servers(servers)
     run_dir = config.stash.get(RUN_DIR, None)
@@ -344,7 +343,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     local = settings.local_models()
     if not local or hasattr(config, "workerinput") or config.getoption("collectonly"):
         return
-    from .local import LocalServerError, start_servers
+    from pytest_llmeval.errors import LocalServerError
+    from pytest_llmeval.local.server import start_servers
 
     try:
         servers = start_servers(local, config.rootpath, os.environ)
@@ -403,7 +403,7 @@ class Runtime:
     def pool(self) -> ClientPool:
         """SDK clients, created on first use so runs without LLM tests never import `openai`."""
         if self._pool is None:
-            from .client import ClientPool
+            from pytest_llmeval.calls.client import ClientPool
 
             self._pool = ClientPool(self.settings, os.environ, self.budget, self.cache, self.limits)
         return self._pool
@@ -518,7 +518,8 @@ def llm(
     request: pytest.FixtureRequest, llm_model: ModelSettings, llm_gateway_url: str | None
 ) -> LLM:
     """Client bound to the current model: chat/complete (and async twins) return Completions."""
-    from .client import LLM, MissingKeyError
+    from pytest_llmeval.calls.client import LLM
+    from pytest_llmeval.errors import MissingKeyError
 
     try:
         pool = request.config.stash[RUNTIME].pool
@@ -536,7 +537,7 @@ def sandbox_limits() -> Limits:
 @pytest.fixture(scope="session")
 def sandbox(request: pytest.FixtureRequest, sandbox_limits: Limits) -> Iterator[Sandbox]:
     """Runs generated code against hidden tests in a bubblewrap sandbox (a warm pool)."""
-    from .sandbox import SandboxUnavailable
+    from pytest_llmeval.errors import SandboxUnavailable
 
     pool = Sandbox(sandbox_limits, request.config.getoption("llm_sandbox"))
     try:
@@ -550,7 +551,7 @@ def sandbox(request: pytest.FixtureRequest, sandbox_limits: Limits) -> Iterator[
 @pytest.fixture(scope="session")
 def llm_fake_gateway() -> Iterator[FakeGateway]:
     """The fake OpenAI-compatible gateway on 127.0.0.1, for offline tests of eval suites."""
-    from .testing import FakeGateway
+    from pytest_llmeval.testing import FakeGateway
 
     with FakeGateway() as gateway:
         yield gateway
@@ -761,27 +762,25 @@ class _Job:
 
 
 def _classifier(config: pytest.Config, runtime: Runtime) -> Classifier:
-    from .client import CALL_ERRORS, LLMUsageError
-    from .retry import cause
-    from .sandbox import SandboxError
+    from pytest_llmeval.errors import LLMUsageError, SandboxError, call_errors, cause
 
     machinery = config.stash.get(MACHINERY, None)
     if machinery is None:
         import _pytest
         import pluggy
 
-        from . import __name__ as package_name
+        from pytest_llmeval import __name__ as package_name
 
         package = sys.modules[package_name]
         plugins = config.pluginmanager.get_plugins()
         machinery = Machinery.of([_pytest, pluggy, package], plugins)
         config.stash[MACHINERY] = machinery
     return Classifier(
-        (*CALL_ERRORS, SandboxError),
+        (*call_errors(), SandboxError),
         failures=(pytest.fail.Exception,),
         controls=(pytest.xfail.Exception, LLMUsageError),
         redact=runtime.pool.redact,
-        cause=lambda exc: "sandbox" if isinstance(exc, SandboxError) else cause(exc),
+        cause=cause,
         origin=machinery.origin,
     )
 

@@ -10,19 +10,12 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.baseline import (
-    BaselineError,
-    compare,
-    drop_p_value,
-    false_alarm_rate,
-    gate,
-    load_report,
-    regressed,
-)
-from pytest_llmeval.client import CALL_ERRORS
-from pytest_llmeval.marker import Plan
-from pytest_llmeval.sampling import Classifier, run_sync
+from pytest_llmeval.errors import BaselineError, call_errors
+from pytest_llmeval.report.baseline import compare, load_report
 from pytest_llmeval.testing import Cycle, FakeGateway
+from pytest_llmeval.verdict.marker import Plan
+from pytest_llmeval.verdict.sampling import Classifier, run_sync
+from pytest_llmeval.verdict.stats import drop_p_value, false_alarm_rate, gate, regressed
 
 ALPHA = 0.05
 
@@ -91,7 +84,7 @@ def test_gate_keeps_sampling_after_the_threshold_verdict_is_settled() -> None:
     def body() -> None:
         assert next(calls) % 2 == 0
 
-    classifier = Classifier(CALL_ERRORS)
+    classifier = Classifier(call_errors())
     alone = run_sync(plan, body, 1, classifier)
     assert alone.verdict == "passed" and len(alone.records) < 10
     calls = itertools.count()

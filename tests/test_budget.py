@@ -1,4 +1,4 @@
-"""Tests for pytest_llmeval.budget: worst cases, reservations, settling, and the shared ledger."""
+"""The budget: worst cases, reservations, settling, and the shared ledger."""
 
 from __future__ import annotations
 
@@ -11,14 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.budget import (
-    RESERVE_POLL_S,
-    Budget,
-    BudgetExhausted,
-    Reservation,
-    worst_case_tokens,
-)
-from pytest_llmeval.shared import alive
+from pytest_llmeval.calls.budget import RESERVE_POLL_S, Budget, Reservation, worst_case_tokens
+from pytest_llmeval.calls.shared_file import alive
+from pytest_llmeval.errors import BudgetExhausted
 
 SAFETY_TIMEOUT_S = 30.0
 
@@ -113,7 +108,7 @@ def test_async_reserve_waits_without_blocking_the_loop(budget: Budget) -> None:
 HOLDER = """
 import sys
 from pathlib import Path
-from pytest_llmeval.budget import Budget
+from pytest_llmeval.calls.budget import Budget
 
 budget = Budget(1.0, Path(sys.argv[1]))
 held = budget.reserve(float(sys.argv[2]))

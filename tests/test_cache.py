@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.cache import ResponseCache, cache_key
+from pytest_llmeval.calls.cache import ResponseCache, cache_key
 from pytest_llmeval.testing import Cycle, FakeGateway, HTTPError
 
 ALL_PASS = """

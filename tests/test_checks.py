@@ -12,7 +12,7 @@ from pytest_llmeval import (
     extract_choice,
     extract_number,
 )
-from pytest_llmeval.completion import Completion, ToolCall, Usage
+from pytest_llmeval.calls.completion import Completion, ToolCall, Usage
 
 SCHEMA = {
     "type": "object",

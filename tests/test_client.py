@@ -12,11 +12,12 @@ from pathlib import Path
 import openai
 import pytest
 
-from pytest_llmeval.budget import Budget, BudgetExhausted
-from pytest_llmeval.client import LLM, ClientPool
+from pytest_llmeval.calls.budget import Budget
+from pytest_llmeval.calls.client import LLM, ClientPool
 from pytest_llmeval.config import ModelSettings, Settings
-from pytest_llmeval.records import SampleTrace, tracing
+from pytest_llmeval.errors import BudgetExhausted
 from pytest_llmeval.testing import FakeGateway, HTTPError
+from pytest_llmeval.verdict.records import SampleTrace, tracing
 
 PRICED = ModelSettings(
     name="m",

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.compare import compare, mcnemar_exact, suite_name, suite_row
+from pytest_llmeval.report.suites import compare, suite_name, suite_row
+from pytest_llmeval.verdict.stats import mcnemar_exact
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_llmeval.completion import Completion, Usage
+from pytest_llmeval.calls.completion import Completion, Usage
 
 SCHEMA = {
     "type": "object",

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.config import ConfigError, find_config_file, load_settings
+from pytest_llmeval.config import find_config_file, load_settings
+from pytest_llmeval.errors import ConfigError
 
 
 def write(path: Path, text: str) -> Path:

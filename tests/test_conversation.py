@@ -86,7 +86,7 @@ class Scripted:
         self.seen: list[list[dict[str, str]]] = []
 
     def chat(self, messages: list[dict[str, str]], **params: object) -> object:
-        from pytest_llmeval.completion import Completion, Usage
+        from pytest_llmeval.calls.completion import Completion, Usage
 
         self.seen.append(messages)
         return Completion(f"reply {len(self.seen)}", "m", Usage(), 0.0, None)

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from pytest_llmeval.datasets import (
-    DatasetError,
     StdioCase,
     load_gsm8k,
     load_humaneval,
@@ -18,6 +17,7 @@ from pytest_llmeval.datasets import (
     load_mmlu,
     load_stdio,
 )
+from pytest_llmeval.errors import DatasetError
 
 HUMANEVAL_ROW = {
     "task_id": "HumanEval/0",

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import strategies as st
 
 from pytest_llmeval.differential import check_against_reference, generated_inputs
-from pytest_llmeval.sandbox import Sandbox
+from pytest_llmeval.sandbox.host import Sandbox
 
 ORDERED = (
     "def dedupe(xs):\n    seen, out = set(), []\n    for x in xs:\n        if x not in seen:\n"

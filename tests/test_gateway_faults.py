@@ -187,7 +187,7 @@ def test_budget_error_message_is_clear(suite: pytest.Pytester, gateway: FakeGate
     result = suite.runpytest("--llm-models=m", "--llm-budget=0.000001", "--llm-concurrency=1")
     result.stdout.fnmatch_lines(
         [
-            "*first error: pytest_llmeval.budget.BudgetExhausted: budget exhausted: $0.0000 spent "
+            "*first error: pytest_llmeval.errors.BudgetExhausted: budget exhausted: $0.0000 spent "
             f"of --llm-budget=$1e-06; this request could cost up to ${WORST_USD:.4g} (its prompt "
             "and max_tokens at the model's prices), more than the $1e-06 left, so it is not sent",
             "budget: $0.0000 spent of $1e-06",

@@ -14,9 +14,9 @@ import pluggy
 import pytest
 
 import pytest_llmeval
-from pytest_llmeval.baseline import load_report
-from pytest_llmeval.harness import Machinery
+from pytest_llmeval.report.baseline import load_report
 from pytest_llmeval.testing import FakeGateway
+from pytest_llmeval.verdict.origin import Machinery
 
 
 def raised(call: object) -> BaseException:

@@ -1,4 +1,4 @@
-"""Tests for pytest_llmeval.limits: caps, token buckets and AIMD on a fake clock, never timed."""
+"""Rate limits: caps, token buckets and AIMD on a fake clock, never timed."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmeval import limits
-from pytest_llmeval.limits import ModelLimiter, Permit
-from pytest_llmeval.shared import SharedFile, alive
+from pytest_llmeval.calls import ratelimit
+from pytest_llmeval.calls.ratelimit import ModelLimiter, Permit
+from pytest_llmeval.calls.shared_file import SharedFile, alive
 
 SAFETY_TIMEOUT_S = 30.0  # only so a broken limiter fails the test instead of hanging it
 
@@ -97,7 +97,7 @@ def test_invalid_limits_are_rejected(kwargs: dict[str, float]) -> None:
 def test_concurrency_cap_refuses_then_admits_after_release(make: Make) -> None:
     limiter = make(max_concurrency=2)
     first, _ = hold(limiter, 2)
-    assert limiter.try_acquire() == limits.CONCURRENCY_POLL_S
+    assert limiter.try_acquire() == ratelimit.CONCURRENCY_POLL_S
     first.release()
     permit(limiter.try_acquire())
     assert limiter.in_flight == 2
@@ -156,7 +156,7 @@ def test_refusals_cost_nothing_and_the_longer_wait_wins(make: Make, fake: FakeTi
     limiter = make(rpm=6, max_concurrency=1, clock=fake)
     held = permit(limiter.try_acquire())
     for _ in range(10):
-        assert limiter.try_acquire() == limits.CONCURRENCY_POLL_S
+        assert limiter.try_acquire() == ratelimit.CONCURRENCY_POLL_S
     held.release()
     for _ in range(4):
         permit(limiter.try_acquire()).release()
@@ -339,7 +339,7 @@ def test_async_twin_paces_in_short_polls(make: Make, fake: FakeTime) -> None:
 
     asyncio.run(main())
     assert fake.sleeps
-    assert all(0.0 < s <= limits.ASYNC_POLL_MAX_S for s in fake.sleeps)
+    assert all(0.0 < s <= ratelimit.ASYNC_POLL_MAX_S for s in fake.sleeps)
     assert sum(fake.sleeps) == pytest.approx(1.0)
     assert limiter.in_flight == 61
 
@@ -362,7 +362,7 @@ def test_async_waiter_does_not_block_the_loop_and_shares_state_with_sync(
         got.release()
 
     asyncio.run(main())
-    assert limits.CONCURRENCY_POLL_S in fake.sleeps
+    assert ratelimit.CONCURRENCY_POLL_S in fake.sleeps
     assert limiter.in_flight == 0
 
 
@@ -418,7 +418,7 @@ def test_rpm_never_admits_more_than_burst_plus_refill(steps: list[tuple[float, i
 PEER = """
 import json, sys
 from pathlib import Path
-from pytest_llmeval.limits import ModelLimiter, Permit
+from pytest_llmeval.calls.ratelimit import ModelLimiter, Permit
 
 limiter = ModelLimiter(shared=Path(sys.argv[1]), **json.loads(sys.argv[2]))
 held = []
@@ -473,7 +473,7 @@ def peers() -> Iterator[Callable[..., Peer]]:
 HOLDER = """
 import sys, time
 from pathlib import Path
-from pytest_llmeval.limits import ModelLimiter
+from pytest_llmeval.calls.ratelimit import ModelLimiter
 
 limiter = ModelLimiter(shared=Path(sys.argv[1]), max_concurrency=2)
 for _ in range(30):

@@ -17,14 +17,13 @@ import pytest
 from conftest import default_sigint
 
 from pytest_llmeval.config import ModelSettings
-from pytest_llmeval.local import (
+from pytest_llmeval.errors import LocalServerCrash, LocalServerError
+from pytest_llmeval.local.models import model_file
+from pytest_llmeval.local.server import (
     SERVER_ENV,
     LocalServer,
-    LocalServerCrash,
-    LocalServerError,
     crash_hint,
     exit_description,
-    model_file,
     server_binary,
     start_servers,
 )

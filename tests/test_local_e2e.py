@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.local import SERVER_ENV, model_file, server_binary
-from pytest_llmeval.setup_local import SMOKE_MODEL, X86_64, machine, smoke_test, unportable
+from pytest_llmeval.local.models import model_file
+from pytest_llmeval.local.server import SERVER_ENV, server_binary
+from pytest_llmeval.local.setup import SMOKE_MODEL, X86_64, machine, smoke_test, unportable
 
 pytestmark = pytest.mark.local_model
 ROOT = Path(__file__).resolve().parent.parent

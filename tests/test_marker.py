@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.config import ConfigError
-from pytest_llmeval.marker import UNMARKED, check_models, check_rate_covers, parse_marker
+from pytest_llmeval.errors import ConfigError
+from pytest_llmeval.verdict.marker import UNMARKED, check_models, check_rate_covers, parse_marker
 
 
 def test_defaults_and_resolution() -> None:

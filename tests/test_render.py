@@ -138,7 +138,7 @@ def test_html_report_renders_offline(suite: pytest.Pytester, gateway: FakeGatewa
 
 
 def test_html_is_one_file_with_the_data_inline(tmp_path: Path) -> None:
-    from pytest_llmeval.render import html
+    from pytest_llmeval.report.render import html
 
     report: dict[str, Any] = {
         "created_at": "now",
@@ -169,7 +169,7 @@ def synthetic_row(i: int, verdict: str) -> dict[str, Any]:
 
 
 def test_markdown_fits_a_pr_comment() -> None:
-    from pytest_llmeval.render import markdown
+    from pytest_llmeval.report.render import markdown
 
     tests = [synthetic_row(i, "failed" if i % 50 == 0 else "passed") for i in range(500)]
     report = {"tests": tests, "totals": {}, "budget": None}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.report import broken_result, build_report, table_lines, write_text
+from pytest_llmeval.report.build import broken_result, build_report, table_lines, write_text
 
 PLAN = {"pass_rate": 0.8, "samples": 4, "confidence": 0.95, "mode": "not_worse", "marked": True}
 

@@ -1,4 +1,4 @@
-"""Tests for pytest_llmeval.retry: labels for real SDK errors, Retry-After, backoff bounds."""
+"""Tests for pytest_llmeval.calls.retry: labels for real SDK errors, Retry-After, backoff bounds."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmeval.client import BadResponseError
-from pytest_llmeval.retry import RetryPolicy, cause, retry_after
+from pytest_llmeval.calls.retry import RetryPolicy, retry_after
+from pytest_llmeval.errors import BadResponseError, cause
 
 REQUEST = httpx2.Request("POST", "https://gateway.test/v1/chat/completions")
 NOW = datetime(2030, 1, 1, tzinfo=UTC).timestamp()
@@ -160,7 +160,7 @@ def test_retry_after_delay_is_never_negative_nor_above_cap(seconds: float, cap: 
 def test_unwrapped_transport_errors_are_retried_and_named() -> None:
     import httpx2
 
-    from pytest_llmeval.client import BadResponseError
+    from pytest_llmeval.errors import BadResponseError
 
     timeout = httpx2.ReadTimeout("timed out")
     dropped = httpx2.RemoteProtocolError("Server disconnected without sending a response.")

@@ -10,9 +10,9 @@ import time
 import openai
 import pytest
 
-from pytest_llmeval.client import CALL_ERRORS
-from pytest_llmeval.marker import Plan
-from pytest_llmeval.sampling import (
+from pytest_llmeval.errors import call_errors
+from pytest_llmeval.verdict.marker import Plan
+from pytest_llmeval.verdict.sampling import (
     STOP_COMPLETED,
     STOP_ERRORS,
     STOP_SETTLED,
@@ -21,7 +21,7 @@ from pytest_llmeval.sampling import (
     run_sync,
 )
 
-CLASSIFIER = Classifier(CALL_ERRORS, redact=lambda text: text.replace("sk-secret", "***"))
+CLASSIFIER = Classifier(call_errors(), redact=lambda text: text.replace("sk-secret", "***"))
 
 
 def scripted(outcomes: str):
@@ -123,7 +123,7 @@ def test_async_engine_runs_tasks_concurrently_and_curtails() -> None:
 
 def by_index(outcomes: str, slow_first: int, delay: float):
     """A body whose outcome depends on its sample index; the first samples can be slow."""
-    from pytest_llmeval.records import current_trace
+    from pytest_llmeval.verdict.records import current_trace
 
     def body() -> None:
         trace = current_trace()
@@ -169,7 +169,7 @@ def test_a_control_raised_in_one_async_sample_cancels_the_others() -> None:
         pass
 
     plan = Plan(pass_rate=0.5, samples=8, confidence=0.95, mode="not_worse", marked=True)
-    classifier = Classifier(CALL_ERRORS, controls=(Stop,))
+    classifier = Classifier(call_errors(), controls=(Stop,))
     calls = itertools.count()
     aborted: list[tuple[int, BaseException]] = []
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.sandbox import Limits, Sandbox, SandboxError, SandboxResult
+from pytest_llmeval.errors import SandboxError
+from pytest_llmeval.sandbox.host import Limits, Sandbox, SandboxResult
 
 ADD_TESTS = (
     "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(-1, 1) == 0\n"
@@ -420,7 +421,7 @@ def test_bad_arguments_are_clear() -> None:
 
 @pytest.mark.skipif(sys.platform != "linux", reason="bubblewrap is Linux only")
 def test_a_missing_bwrap_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_llmeval.sandbox import SandboxUnavailable
+    from pytest_llmeval.errors import SandboxUnavailable
 
     monkeypatch.setenv("LLMEVAL_BWRAP", "/nonexistent/bwrap")
     with pytest.raises((SandboxUnavailable, OSError)) as info, Sandbox(size=1) as pool:
@@ -586,7 +587,7 @@ def test_long_program_output_is_compared_in_full(box: Sandbox) -> None:
 
 
 def test_a_stuck_sandbox_cannot_block_the_host_on_write() -> None:
-    from pytest_llmeval.sandbox_worker import write_frame
+    from pytest_llmeval.sandbox.worker import write_frame
 
     read_end, write_end = os.pipe()
     start = time.monotonic()

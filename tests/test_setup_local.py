@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pytest_llmeval.local import LocalServerCrash, LocalServerError
-from pytest_llmeval.setup_local import (
+from pytest_llmeval.errors import LocalServerCrash, LocalServerError
+from pytest_llmeval.local.setup import (
     Smoke,
     cmake_args,
     cpu_features,

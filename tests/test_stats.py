@@ -1,4 +1,4 @@
-"""Tests for pytest_llmeval.stats: exact guarantees, curtailment soundness, numerics."""
+"""Tests for pytest_llmeval.verdict.stats: exact guarantees, curtailment soundness, numerics."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmeval.stats import (
+from pytest_llmeval.verdict.stats import (
     MODES,
     Mode,
     Verdict,

@@ -6,7 +6,8 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from pytest_llmeval.streaming import StreamCutError, StreamState
+from pytest_llmeval.calls.streaming import StreamState
+from pytest_llmeval.errors import StreamCutError
 
 
 def chunk(content: str | None = None, finish: str | None = None, tool: NS | None = None) -> NS:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .gateway import (
+    from pytest_llmeval.testing.gateway import (
         Choice,
         Cycle,
         Drop,

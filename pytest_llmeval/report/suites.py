@@ -17,22 +17,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from itertools import combinations
 from typing import Any
 
-from .code import sandbox_summary
-from .stats import binom_cdf, clopper_pearson
+from pytest_llmeval.sandbox.code import sandbox_summary
+from pytest_llmeval.verdict.stats import clopper_pearson, mcnemar_exact
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
 Row = Mapping[str, Any]
-
-
-def mcnemar_exact(b: int, c: int) -> float:
-    """Two-sided exact McNemar p-value: b and c are the two kinds of discordant pairs."""
-    if b < 0 or c < 0:
-        raise ValueError(f"discordant counts must be >= 0, got b={b}, c={c}")
-    n = b + c
-    if n == 0:
-        return 1.0
-    return min(1.0, 2.0 * binom_cdf(min(b, c), n, 0.5))
 
 
 # Fewer paired cases than this can never differ significantly (2 / 2**5 > ALPHA): no routing.

@@ -6,11 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .completion import ToolCall, Usage
-
-
-class StreamCutError(Exception):
-    """The stream ended without a finish reason: a cut connection, not a short answer."""
+from pytest_llmeval.calls.completion import ToolCall, Usage
+from pytest_llmeval.errors import StreamCutError
 
 
 @dataclass

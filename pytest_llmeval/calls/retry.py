@@ -1,9 +1,8 @@
-"""Retry decisions for model calls: which failures to retry, how long to wait, what to call them."""
+"""Retry decisions for model calls: which failures to retry and how long to wait."""
 
 from __future__ import annotations
 
 import email.utils
-import json
 import math
 import random
 import time
@@ -13,58 +12,12 @@ from datetime import UTC
 
 import openai
 
-from .budget import BudgetExhausted
-from .cache import CacheMiss
-from .streaming import StreamCutError
+from pytest_llmeval.errors import TRANSPORT, http_error
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 
 
-_HTTP_LIBRARIES = ("httpx2", "httpcore2", "httpx", "httpcore")
-_TIMEOUTS = {"TimeoutException"}
-_TRANSPORT = {"TransportError", "NetworkError", "ProtocolError", "TimeoutException"}
-
-
-def _http_error(exc: BaseException, names: set[str]) -> bool:
-    """Is `exc` one of the HTTP stack's transport errors named `names`?
-
-    The SDK sometimes lets them through unwrapped, even httpcore's own (seen while a dropped
-    connection was read). Matched by class name, so re-imported libraries still count.
-    """
-    return any(
-        cls.__name__ in names and cls.__module__.split(".")[0] in _HTTP_LIBRARIES
-        for cls in type(exc).__mro__
-    )
-
-
 MAX_EXPONENT = 1000  # 2.0 ** 1024 overflows; any cap is reached long before this
-
-
-def cause(exc: BaseException) -> str:
-    """Short label for reports, so failed attempts can be counted by kind."""
-    from .client import BadResponseError  # client will use this module; import late, no cycle
-
-    if isinstance(exc, BadResponseError) and exc.__cause__ is not None:
-        return cause(exc.__cause__)
-    if isinstance(exc, BudgetExhausted):
-        return "budget"
-    if isinstance(exc, CacheMiss):
-        return "cache_miss"
-    if isinstance(exc, StreamCutError):
-        return "stream_cut"
-    if isinstance(exc, openai.RateLimitError):
-        return "rate_limit"
-    if isinstance(exc, openai.APIStatusError):
-        if exc.status_code == 429:
-            return "rate_limit"
-        return "server_error" if exc.status_code >= 500 else "bad_request"
-    if isinstance(exc, openai.APITimeoutError) or _http_error(exc, _TIMEOUTS):
-        return "timeout"
-    if isinstance(exc, openai.APIConnectionError) or _http_error(exc, _TRANSPORT):
-        return "connection"
-    if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError | BadResponseError):
-        return "bad_response"
-    return type(exc).__name__.lower()
 
 
 def retry_after(headers: Mapping[str, str], now: float) -> float | None:
@@ -107,7 +60,7 @@ class RetryPolicy:
         """Rate limits, timeouts, lock conflicts, server and connection errors may pass on retry."""
         if isinstance(exc, openai.RateLimitError | openai.APIConnectionError):
             return True
-        if _http_error(exc, _TRANSPORT):
+        if http_error(exc, TRANSPORT):
             return True
         if isinstance(exc, openai.APIStatusError):
             return exc.status_code in RETRYABLE_STATUSES or exc.status_code >= 500

@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .code import pass_at_k, sandbox_summary
-from .compare import compare
-from .conversation import dialogue_summary
-from .sampling import STOP_COMPLETED, STOP_ERRORS, STOP_SETTLED, Sampled
+from pytest_llmeval.conversation import dialogue_summary
+from pytest_llmeval.report.suites import compare
+from pytest_llmeval.sandbox.code import sandbox_summary
+from pytest_llmeval.verdict.sampling import STOP_COMPLETED, STOP_ERRORS, STOP_SETTLED, Sampled
+from pytest_llmeval.verdict.stats import pass_at_k
 
 SCHEMA = "pytest-llmeval/report"
 VERSION = 1

@@ -16,49 +16,32 @@ from typing import Any, NoReturn
 
 import openai
 
-from .budget import (
+from pytest_llmeval.calls.budget import (
     DEFAULT_MAX_OUTPUT_TOKENS,
     Budget,
-    BudgetExhausted,
     Reservation,
     worst_case_tokens,
 )
-from .cache import CacheMiss, ResponseCache, cache_key
-from .completion import Completion, ToolCall, Usage
-from .config import ModelSettings, Settings
-from .limits import ModelLimiter, Permit
-from .records import CallRecord, current_trace
-from .retry import RetryPolicy, cause
-from .streaming import StreamCutError, StreamState, parse_arguments, usage_of
+from pytest_llmeval.calls.cache import ResponseCache, cache_key
+from pytest_llmeval.calls.completion import Completion, ToolCall, Usage
+from pytest_llmeval.calls.ratelimit import ModelLimiter, Permit
+from pytest_llmeval.calls.retry import RetryPolicy
+from pytest_llmeval.calls.streaming import StreamState, parse_arguments, usage_of
+from pytest_llmeval.config import ModelSettings, Settings
+from pytest_llmeval.errors import (
+    BadResponseError,
+    BudgetExhausted,
+    CacheMiss,
+    LLMUsageError,
+    MissingKeyError,
+    call_errors,
+    cause,
+)
+from pytest_llmeval.verdict.records import CallRecord, current_trace
 
 PLACEHOLDER_KEY = "no-key"
 MIN_SECRET_LENGTH = (
     8  # shorter "keys" are placeholders ("EMPTY", "ollama"); redacting them garbles text
-)
-
-
-class LLMError(Exception):
-    """A model call could not be made; a sample raising it is an error, not a failure."""
-
-
-class MissingKeyError(LLMError):
-    """The configured API key variable is not set."""
-
-
-class LLMUsageError(TypeError):
-    """The test called the client the wrong way; the test fails, no sample is counted."""
-
-
-class BadResponseError(LLMError):
-    """The SDK failed on what the server sent (e.g. a body that is not JSON)."""
-
-
-CALL_ERRORS: tuple[type[BaseException], ...] = (
-    openai.OpenAIError,
-    LLMError,
-    BudgetExhausted,
-    StreamCutError,
-    CacheMiss,
 )
 
 
@@ -655,7 +638,7 @@ class AsyncTextStream:
 
 def _reraise(exc: BaseException) -> NoReturn:
     """Keep SDK errors; anything else the SDK raised is a bad response, not a model failure."""
-    if isinstance(exc, CALL_ERRORS) or not isinstance(exc, Exception):
+    if isinstance(exc, call_errors()) or not isinstance(exc, Exception):
         raise exc
     raise BadResponseError(f"{type(exc).__name__}: {exc}") from exc
 

@@ -1,21 +1,17 @@
-"""Baseline gate: each test x model against a saved report, with Fisher's exact one-sided test."""
+"""Baseline gate: each test x model against a saved report (Fisher's exact test, in `stats`)."""
 
 from __future__ import annotations
 
-import functools
 import json
-import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .report import SCHEMA, VERSION
+from pytest_llmeval.errors import BaselineError
+from pytest_llmeval.report.build import SCHEMA, VERSION
+from pytest_llmeval.verdict.stats import drop_p_value
 
 FAIL_ON = ("both", "regression", "threshold")
-
-
-class BaselineError(ValueError):
-    """The baseline file cannot be used; the message names the file and what is wrong."""
 
 
 def load_report(path: Path) -> dict[str, Any]:
@@ -38,63 +34,6 @@ def load_report(path: Path) -> dict[str, Any]:
     ):
         raise BaselineError(f"{path}: 'tests' must be a list of test x model rows")
     return doc
-
-
-@functools.lru_cache(maxsize=65536)
-def drop_p_value(base_passes: int, base_valid: int, passes: int, valid: int) -> float:
-    """One-sided p-value of Fisher's exact test that the current rate is below the baseline's.
-
-    Conditional on the total number of passes, the current passes are hypergeometric; the
-    p-value is P(X <= passes), summed exactly over integers.
-    """
-    if not (0 <= base_passes <= base_valid and 0 <= passes <= valid):
-        raise ValueError(f"bad counts: {base_passes}/{base_valid} and {passes}/{valid}")
-    total, size = base_passes + passes, base_valid + valid
-    lowest = max(0, valid - (size - total))
-    tail = sum(
-        math.comb(total, x) * math.comb(size - total, valid - x) for x in range(lowest, passes + 1)
-    )
-    return tail / math.comb(size, valid)
-
-
-def regressed(base_passes: int, base_valid: int, passes: int, valid: int, alpha: float) -> bool:
-    """A significant drop at level `alpha` (false alarms <= alpha for any common true rate)."""
-    return drop_p_value(base_passes, base_valid, passes, valid) <= alpha
-
-
-def false_alarm_rate(base_n: int, n: int, rate: float, alpha: float) -> float:
-    """Exact probability that `regressed` fires when both runs have the same true `rate`."""
-    base_pmf = [
-        math.comb(base_n, k) * rate**k * (1 - rate) ** (base_n - k) for k in range(base_n + 1)
-    ]
-    pmf = [math.comb(n, k) * rate**k * (1 - rate) ** (n - k) for k in range(n + 1)]
-    return sum(
-        base_pmf[i] * pmf[j]
-        for i in range(base_n + 1)
-        for j in range(n + 1)
-        if regressed(i, base_n, j, n, alpha)
-    )
-
-
-def gate(
-    base_passes: int, base_valid: int, alpha: float, least: int
-) -> Callable[[int, int, int], bool]:
-    """Stopping rule for the sampler: True once the regression verdict cannot change.
-
-    Completions with fewer than `least` valid samples get no verdict and do not count. For each
-    final valid count the p-value rises with the passes, so the fewest and the most reachable
-    passes bound every completion.
-    """
-
-    def settled(passes: int, valid: int, remaining: int) -> bool:
-        verdicts = {
-            regressed(base_passes, base_valid, final_passes, final, alpha)
-            for final in range(max(valid, least), valid + remaining + 1)
-            for final_passes in (passes, passes + final - valid)
-        }
-        return len(verdicts) <= 1
-
-    return settled
 
 
 def index(report: Mapping[str, Any]) -> dict[tuple[str, str], Mapping[str, Any]]:

@@ -18,9 +18,17 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import cast
 
-from .marker import Plan
-from .records import SampleRecord, SampleTrace, tracing
-from .stats import Mode, Verdict, clopper_pearson, final_verdict, settled, thresholds
+from pytest_llmeval.errors import BodyError
+from pytest_llmeval.verdict.marker import Plan
+from pytest_llmeval.verdict.records import SampleRecord, SampleTrace, tracing
+from pytest_llmeval.verdict.stats import (
+    Mode,
+    Verdict,
+    clopper_pearson,
+    final_verdict,
+    settled,
+    thresholds,
+)
 
 STOP_COMPLETED = "completed"
 STOP_SETTLED = "settled"
@@ -32,10 +40,6 @@ Gate = Callable[[int, int, int], bool]
 # Called with the samples that finished and the exception when sampling is cut short (Ctrl-C,
 # a plugin's timeout, a skip); the exception propagates afterwards.
 OnAbort = Callable[["Sampled", BaseException], None]
-
-
-class BodyError(TypeError):
-    """The test body cannot be sampled as written; the whole test fails with this message."""
 
 
 @dataclass(frozen=True)

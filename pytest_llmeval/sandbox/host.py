@@ -29,8 +29,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import sandbox_worker as worker
-from .records import current_trace
+from pytest_llmeval.errors import SandboxError, SandboxUnavailable
+from pytest_llmeval.sandbox import worker
+from pytest_llmeval.verdict.records import current_trace
 
 ISOLATIONS = ("bwrap", "unsafe")
 WORKER = Path(worker.__file__).resolve()
@@ -39,14 +40,6 @@ START_TIMEOUT_S = 30.0
 GRACE_S = 5.0
 BOX_UIDS = 1_500_000_000  # as root, each sandbox runs as an unused host uid from here up
 _box_serial = itertools.count()
-
-
-class SandboxError(Exception):
-    """The sandbox itself failed (not the code under test): an error sample, never a failure."""
-
-
-class SandboxUnavailable(SandboxError):
-    """bubblewrap cannot run here."""
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .config import APIS, ConfigError
-from .stats import MODES, pass_threshold
+from pytest_llmeval.config import APIS
+from pytest_llmeval.errors import ConfigError
+from pytest_llmeval.verdict.stats import MODES, pass_threshold
 
 DEFAULT_WILDCARD = "*"
 _KWARGS = ("pass_rate", "samples", "confidence", "mode", "models", "api")

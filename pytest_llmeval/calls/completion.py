@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import check_json
+from pytest_llmeval.checks import check_json
 
 
 @dataclass(frozen=True)

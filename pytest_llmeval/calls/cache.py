@@ -26,10 +26,6 @@ CREATE TABLE IF NOT EXISTS responses (
 """
 
 
-class CacheMiss(Exception):
-    """`--llm-cache=replay` and the request has no cached answer."""
-
-
 def cache_key(
     endpoint: str, model: Sequence[str], body: Mapping[str, Any], stream: bool, sample: object
 ) -> str:

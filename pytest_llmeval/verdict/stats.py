@@ -1,4 +1,5 @@
-"""Exact binomial statistics behind pass-rate verdicts, with curtailment (early stopping)."""
+"""Exact statistics behind every verdict: binomial tests with curtailment (early stopping),
+Clopper-Pearson intervals, pass@k, McNemar's paired test and Fisher's test against a baseline."""
 
 from __future__ import annotations
 
@@ -198,3 +199,79 @@ def settled(
     if all(passes + n - valid < table[n] for n in finals):
         return "failed"
     return None
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k (Chen et al. 2021): 1 - C(n-c, k) / C(n, k), for k <= n."""
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"pass@k needs 0 <= c <= n and 1 <= k <= n (n={n}, c={c}, k={k})")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value: b and c are the two kinds of discordant pairs."""
+    if b < 0 or c < 0:
+        raise ValueError(f"discordant counts must be >= 0, got b={b}, c={c}")
+    n = b + c
+    if n == 0:
+        return 1.0
+    return min(1.0, 2.0 * binom_cdf(min(b, c), n, 0.5))
+
+
+@functools.lru_cache(maxsize=65536)
+def drop_p_value(base_passes: int, base_valid: int, passes: int, valid: int) -> float:
+    """One-sided p-value of Fisher's exact test that the current rate is below the baseline's.
+
+    Conditional on the total number of passes, the current passes are hypergeometric; the
+    p-value is P(X <= passes), summed exactly over integers.
+    """
+    if not (0 <= base_passes <= base_valid and 0 <= passes <= valid):
+        raise ValueError(f"bad counts: {base_passes}/{base_valid} and {passes}/{valid}")
+    total, size = base_passes + passes, base_valid + valid
+    lowest = max(0, valid - (size - total))
+    tail = sum(
+        math.comb(total, x) * math.comb(size - total, valid - x) for x in range(lowest, passes + 1)
+    )
+    return tail / math.comb(size, valid)
+
+
+def regressed(base_passes: int, base_valid: int, passes: int, valid: int, alpha: float) -> bool:
+    """A significant drop at level `alpha` (false alarms <= alpha for any common true rate)."""
+    return drop_p_value(base_passes, base_valid, passes, valid) <= alpha
+
+
+def false_alarm_rate(base_n: int, n: int, rate: float, alpha: float) -> float:
+    """Exact probability that `regressed` fires when both runs have the same true `rate`."""
+    base_pmf = [
+        math.comb(base_n, k) * rate**k * (1 - rate) ** (base_n - k) for k in range(base_n + 1)
+    ]
+    pmf = [math.comb(n, k) * rate**k * (1 - rate) ** (n - k) for k in range(n + 1)]
+    return sum(
+        base_pmf[i] * pmf[j]
+        for i in range(base_n + 1)
+        for j in range(n + 1)
+        if regressed(i, base_n, j, n, alpha)
+    )
+
+
+def gate(
+    base_passes: int, base_valid: int, alpha: float, least: int
+) -> Callable[[int, int, int], bool]:
+    """Stopping rule for the sampler: True once the regression verdict cannot change.
+
+    Completions with fewer than `least` valid samples get no verdict and do not count. For each
+    final valid count the p-value rises with the passes, so the fewest and the most reachable
+    passes bound every completion.
+    """
+
+    def settled(passes: int, valid: int, remaining: int) -> bool:
+        verdicts = {
+            regressed(base_passes, base_valid, final_passes, final, alpha)
+            for final in range(max(valid, least), valid + remaining + 1)
+            for final_passes in (passes, passes + final - valid)
+        }
+        return len(verdicts) <= 1
+
+    return settled

@@ -8,8 +8,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .baseline import change, rate_text
-from .stats import clopper_pearson
+from pytest_llmeval.report.baseline import change, rate_text
+from pytest_llmeval.verdict.stats import clopper_pearson
 
 ICONS = {"passed": "✅", "failed": "❌", "error": "⚠️"}
 COMMENT_LIMIT = 65_000  # GitHub refuses PR comments over 65,536 characters

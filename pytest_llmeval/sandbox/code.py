@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import math
 import re
 import statistics
 from collections import Counter
@@ -101,15 +100,6 @@ def _function_from_prose(text: str, entry_point: str) -> str | None:
         end += 1
     imports = [line for line in lines[:start] if re.match(r"\s*(import|from)\s+\w", line)]
     return "\n".join([*imports, *lines[start:end]]).rstrip()
-
-
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k (Chen et al. 2021): 1 - C(n-c, k) / C(n, k), for k <= n."""
-    if not 0 <= c <= n or not 1 <= k <= n:
-        raise ValueError(f"pass@k needs 0 <= c <= n and 1 <= k <= n (n={n}, c={c}, k={k})")
-    if n - c < k:
-        return 1.0
-    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
 def sandbox_summary(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:

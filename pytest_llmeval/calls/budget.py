@@ -14,15 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .shared import SharedFile, alive
+from pytest_llmeval.calls.shared_file import SharedFile, alive
+from pytest_llmeval.errors import BudgetExhausted
 
 DEFAULT_MAX_OUTPUT_TOKENS = 32_768  # the worst case of a request without max_tokens
 RESERVE_POLL_S = 0.02  # a request waiting for others' reservations to settle looks again
 SLACK_USD = 1e-12  # float rounding must not refuse a request that fits exactly
-
-
-class BudgetExhausted(Exception):
-    """The request's worst-case cost does not fit in what is left of the budget; not sent."""
 
 
 def worst_case_tokens(body: Mapping[str, Any], max_output_tokens: int) -> tuple[int, int]:

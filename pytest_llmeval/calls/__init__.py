@@ -1,0 +1,1 @@
+"""Calls to models: the client, retries, rate limits, budget, cache, streaming and the runtime."""

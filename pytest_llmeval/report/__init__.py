@@ -1,0 +1,1 @@
+"""Reports: the typed schema, building, suites and paired tests, baseline, rendering and merging."""
