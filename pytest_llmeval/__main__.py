@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_llmeval.errors import BaselineError
-from pytest_llmeval.report.baseline import FAIL_ON, compare, failing, load_report, summary_lines
+from pytest_llmeval.report.baseline import compare, failing, load_report, summary_lines
 from pytest_llmeval.report.build import write_report, write_text
 from pytest_llmeval.report.merge import merge_reports
 from pytest_llmeval.report.render import html, markdown
+from pytest_llmeval.verdict.policy import FAIL_ON
 
 
 def merge(paths: Sequence[str], output: str) -> int:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import inspect
 import json
 import os
@@ -13,70 +11,59 @@ import signal
 import sys
 import tempfile
 import threading
-import traceback
 import warnings
 from collections.abc import Callable, Coroutine, Generator, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llmeval.calls.budget import Budget
-from pytest_llmeval.calls.cache import MODES, ResponseCache
+from pytest_llmeval.calls import CACHE_MODES
 from pytest_llmeval.config import ModelSettings, Settings, find_config_file, load_settings
 from pytest_llmeval.errors import BaselineError, ConfigError
-from pytest_llmeval.report.baseline import (
-    FAIL_ON,
-    compare,
-    compare_row,
-    load_report,
-    regression_message,
-    summary_lines,
-)
-from pytest_llmeval.report.baseline import index as baseline_index
-from pytest_llmeval.report.build import (
-    Result,
-    broken_result,
-    build_report,
-    sampled_result,
-    table_lines,
-    write_report,
-    write_text,
-)
-from pytest_llmeval.report.render import html, markdown
-from pytest_llmeval.sandbox.host import ISOLATIONS as SANDBOX_ISOLATIONS
-from pytest_llmeval.sandbox.host import Limits, Sandbox
+from pytest_llmeval.sandbox import ISOLATIONS
 from pytest_llmeval.verdict.marker import (
     UNMARKED,
     EvalSpec,
     Plan,
-    check_models,
     check_plan,
-    check_rate_covers,
+    models_for,
     parse_marker,
 )
-from pytest_llmeval.verdict.origin import Machinery
-from pytest_llmeval.verdict.sampling import Classifier, Sampled, run_async, run_sync
-from pytest_llmeval.verdict.stats import gate, min_valid_samples
+from pytest_llmeval.verdict.policy import (
+    FAIL_ON,
+    failure_message,
+    interruption,
+    junit_properties,
+    outcome,
+    regression_gate,
+    row_name,
+)
 
 if TYPE_CHECKING:
-    from pytest_llmeval.calls.client import LLM, ClientPool
+    from pytest_llmeval.calls.budget import Budget
+    from pytest_llmeval.calls.cache import ResponseCache
+    from pytest_llmeval.calls.client import LLM
+    from pytest_llmeval.calls.runtime import Runtime
     from pytest_llmeval.local.server import LocalServer
+    from pytest_llmeval.report.build import Result
+    from pytest_llmeval.sandbox.host import Limits, Sandbox
     from pytest_llmeval.testing import FakeGateway
+    from pytest_llmeval.verdict.origin import Machinery
+    from pytest_llmeval.verdict.sampling import Classifier, Sampled
 
-T = TypeVar("T")
 KEY = "llmeval"
 LOCAL_URLS = "llmeval_local_urls"
 BUDGET_INPUT = "llmeval_budget"
 RUN_DIR_INPUT = "llmeval_run_dir"
 SETTINGS = pytest.StashKey[Settings]()
-SERVERS = pytest.StashKey[list["LocalServer"]]()
-BUDGET = pytest.StashKey[Budget]()
+SERVERS: pytest.StashKey[list[LocalServer]] = pytest.StashKey()
+BUDGET: pytest.StashKey[Budget] = pytest.StashKey()
 BASELINE = pytest.StashKey[dict[str, Any]]()
 BASELINE_ROWS = pytest.StashKey[dict[tuple[str, str], Mapping[str, Any]]]()
-RUNTIME = pytest.StashKey["Runtime"]()
-RESULT = pytest.StashKey[Result]()
-MACHINERY = pytest.StashKey[Machinery]()
+RUNTIME: pytest.StashKey[Runtime] = pytest.StashKey()
+RESULT: pytest.StashKey[Result] = pytest.StashKey()
+MACHINERY: pytest.StashKey[Machinery] = pytest.StashKey()
 RUN_DIR = pytest.StashKey[Path]()
 NO_MODELS = (
     "no models named: pass --llm-models=NAME[,NAME...] or set models "
@@ -157,7 +144,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--llm-sandbox",
-        choices=SANDBOX_ISOLATIONS,
+        choices=ISOLATIONS,
         default="bwrap",
         help="how the sandbox fixture isolates generated code: bwrap (default; namespaces, "
         "no network, no host files) or unsafe (a plain subprocess; the report flags it)",
@@ -189,7 +176,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--llm-cache",
-        type=_choice(MODES),
+        type=_choice(CACHE_MODES),
         default="off",
         metavar="MODE",
         help="response cache: off (default), read, write, readwrite, replay (a miss is an error)",
@@ -243,13 +230,17 @@ def pytest_configure(config: pytest.Config) -> None:
     if budget is not None:
         config.stash[BUDGET] = budget
     config.stash[SETTINGS] = settings
-    config.stash[RUNTIME] = Runtime(
-        settings, budget, _cache(config), run_dir if workerinput is not None else None
-    )
+    if settings.selected:
+        from pytest_llmeval.calls.runtime import Runtime
+
+        limits = run_dir if workerinput is not None else None
+        config.stash[RUNTIME] = Runtime(settings, budget, _cache(config), limits)
     baseline = _baseline(config)
     if baseline is not None:
+        from pytest_llmeval.report.baseline import index
+
         config.stash[BASELINE] = baseline
-        config.stash[BASELINE_ROWS] = baseline_index(baseline)
+        config.stash[BASELINE_ROWS] = index(baseline)
     _terminate_as_interrupt(config)
     config.pluginmanager.register(Sampler(), "llmeval-sampler")
     if config.pluginmanager.hasplugin("xdist"):
@@ -285,6 +276,8 @@ def _baseline(config: pytest.Config) -> dict[str, Any] | None:
         return None
     if update and not Path(path).exists():
         return None
+    from pytest_llmeval.report.baseline import load_report
+
     try:
         return load_report(Path(path))
     except BaselineError as exc:
@@ -295,6 +288,8 @@ def _cache(config: pytest.Config) -> ResponseCache | None:
     mode = config.getoption("llm_cache")
     if mode == "off":
         return None
+    from pytest_llmeval.calls.cache import ResponseCache
+
     return ResponseCache(config.rootpath / config.getoption("llm_cache_dir"), mode)
 
 
@@ -302,6 +297,8 @@ def _budget(
     config: pytest.Config, workerinput: dict[str, Any] | None, run_dir: Path | None
 ) -> Budget | None:
     """The controller creates the run's ledger in the run folder; workers share its path."""
+    from pytest_llmeval.calls.budget import Budget
+
     if workerinput is not None:
         shared = workerinput.get(BUDGET_INPUT)
         return Budget(shared[0], Path(shared[1])) if shared else None
@@ -353,7 +350,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config.stash[SERVERS] = servers
     urls = {server.name: server.base_url for server in servers}
     config.stash[SETTINGS] = settings.with_urls(urls)
-    config.stash[RUNTIME].settings = config.stash[SETTINGS]
+    if RUNTIME in config.stash:
+        config.stash[RUNTIME].settings = config.stash[SETTINGS]
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     for server in servers:
         line = (
@@ -380,62 +378,6 @@ class XdistHooks:
         run_dir = self.config.stash.get(RUN_DIR, None)
         if run_dir is not None:
             node.workerinput[RUN_DIR_INPUT] = str(run_dir)
-
-
-class Runtime:
-    """Per-process state: SDK clients and the event loop that runs async test bodies."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        budget: Budget | None = None,
-        cache: ResponseCache | None = None,
-        limits: Path | None = None,
-    ) -> None:
-        self.settings = settings
-        self.budget = budget
-        self.cache = cache
-        self.limits = limits
-        self._pool: ClientPool | None = None
-        self._runner: asyncio.Runner | None = None
-
-    @property
-    def pool(self) -> ClientPool:
-        """SDK clients, created on first use so runs without LLM tests never import `openai`."""
-        if self._pool is None:
-            from pytest_llmeval.calls.client import ClientPool
-
-            self._pool = ClientPool(self.settings, os.environ, self.budget, self.cache, self.limits)
-        return self._pool
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run `coro` on this process's loop; if anything (Ctrl-C, a plugin's timeout signal)
-        cuts it short, cancel it and let it clean up before re-raising, so nothing lingers."""
-        if self._runner is None:
-            self._runner = asyncio.Runner()
-        loop = self._runner.get_loop()
-        task = loop.create_task(coro)
-        try:
-            return loop.run_until_complete(task)
-        except BaseException:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    loop.run_until_complete(task)
-            raise
-
-    def redact(self, text: str) -> str:
-        return self._pool.redact(text) if self._pool is not None else text
-
-    def close(self) -> None:
-        if self._runner is not None:
-            if self._pool is not None:
-                self._runner.run(self._pool.aclose())
-            self._runner.close()
-        if self._pool is not None:
-            self._pool.close()
-        if self.cache is not None:
-            self.cache.close()
 
 
 def _spec(node: pytest.Item | pytest.Function) -> EvalSpec:
@@ -472,16 +414,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     problem = None
     try:
         spec = _spec(definition)
-        if settings.models:
-            check_models(spec, set(settings.models), definition.nodeid)
-        names = [
-            m
-            for m in settings.selected
-            if (spec.models is None or m in spec.models)
-            and (spec.api is None or settings.model(m).api == spec.api)
-        ]
+        names = models_for(spec, settings, definition.nodeid)
         for name in names:
-            check_rate_covers(spec, name, definition.nodeid)
             plan = _plan(config, spec, name)
             warning = check_plan(plan, f"{definition.nodeid}[{name}]")
             if warning:
@@ -531,6 +465,8 @@ def llm(
 @pytest.fixture(scope="session")
 def sandbox_limits() -> Limits:
     """Limits of the `sandbox` fixture (timeout, memory, processes...); override to change."""
+    from pytest_llmeval.sandbox.host import Limits
+
     return Limits()
 
 
@@ -538,6 +474,7 @@ def sandbox_limits() -> Limits:
 def sandbox(request: pytest.FixtureRequest, sandbox_limits: Limits) -> Iterator[Sandbox]:
     """Runs generated code against hidden tests in a bubblewrap sandbox (a warm pool)."""
     from pytest_llmeval.errors import SandboxUnavailable
+    from pytest_llmeval.sandbox.host import Sandbox
 
     pool = Sandbox(sandbox_limits, request.config.getoption("llm_sandbox"))
     try:
@@ -566,19 +503,8 @@ def _model_name(item: pytest.Item) -> str | None:
 
 
 def _test_name(item: pytest.Item, model: str) -> str:
-    """Node id without the model part of the parameter id, so rows group by test."""
     callspec = getattr(item, "callspec", None)
-    ident = callspec.id if callspec is not None else ""
-    if ident == model:
-        rest = ""
-    elif ident.endswith("-" + model):
-        rest = ident[: -len(model) - 1]
-    elif ident.startswith(model + "-"):
-        rest = ident[len(model) + 1 :]
-    else:
-        rest = ident
-    base = item.nodeid.rsplit("[", 1)[0]
-    return f"{base}[{rest}]" if rest else base
+    return row_name(item.nodeid, callspec.id if callspec is not None else "", model)
 
 
 class Sampler:
@@ -663,14 +589,8 @@ class _Job:
         self.kwargs = {name: item.funcargs[name] for name in names if name in item.funcargs}
         self.test = _test_name(item, model)
         self.base = config.stash.get(BASELINE_ROWS, {}).get((self.test, model))
-        self.stop = None
         replaying = self.runtime.cache is not None and self.runtime.cache.replay
-        # Sample until the regression verdict is settled too; not under replay, which must ask
-        # for no more samples than the run that recorded them (it may have had no baseline yet).
-        if self.base is not None and not replaying:
-            base_valid = self.base["passed"] + self.base["failed"]
-            least = min_valid_samples(self.plan.samples)
-            self.stop = gate(self.base["passed"], base_valid, 1.0 - self.plan.confidence, least)
+        self.stop = regression_gate(self.base, self.plan, replaying)
         self.ordered = self.runtime.cache is not None  # reruns ask for the samples it holds
         self.classifier = _classifier(config, self.runtime)
         self.partial: Sampled | None = None
@@ -687,6 +607,8 @@ class _Job:
         return cls(item, model, function)
 
     def run_sync(self) -> Sampled:
+        from pytest_llmeval.verdict.sampling import run_sync
+
         width = self.settings.concurrency
         body = lambda: self.function(**self.kwargs)  # noqa: E731
         return run_sync(
@@ -694,6 +616,8 @@ class _Job:
         )
 
     async def run_async(self) -> Sampled:
+        from pytest_llmeval.verdict.sampling import run_async
+
         width = self.settings.concurrency
         body = lambda: self.function(**self.kwargs)  # noqa: E731
         return await run_async(
@@ -702,26 +626,27 @@ class _Job:
 
     def aborted(self, sampled: Sampled, exc: BaseException) -> None:
         """Sampling was cut short; a cancelled loop says why only when the loop returns."""
+        import asyncio
+
         self.partial = sampled
         if not isinstance(exc, asyncio.CancelledError):
             self.keep(exc)
 
     def keep(self, exc: BaseException) -> None:
         """Keep the samples of a test cut short by Ctrl-C or by another plugin (a timeout)."""
+        import asyncio
+
         sampled, self.partial = self.partial, None
         if sampled is None:
             return
-        if isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError):
-            message = f"llmeval: interrupted after {len(sampled.records)} samples"
-            verdict = "interrupted"
-        elif isinstance(exc, pytest.fail.Exception) and (origin := self.classifier.harness(exc)):
-            message = (
-                f"llmeval: {origin} stopped the test after "
-                f"{len(sampled.records)} samples: {str(exc).strip()}"
-            )
-            verdict = "error"
-        else:
-            return  # a skip, an xfail or a usage error: the test's own outcome
+        interrupt = isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError)
+        stopped_by = (
+            self.classifier.harness(exc) if isinstance(exc, pytest.fail.Exception) else None
+        )
+        cut = interruption(len(sampled.records), interrupt, stopped_by, str(exc).strip())
+        if cut is None:
+            return
+        verdict, message = cut
         result = self._result(sampled, message)
         result["verdict"] = verdict
         self.item.stash[RESULT] = result
@@ -734,6 +659,8 @@ class _Job:
             raise pytest.fail.Exception(message, pytrace=False) from None
 
     def _result(self, sampled: Sampled, message: str | None) -> Result:
+        from pytest_llmeval.report.build import sampled_result
+
         model = self.settings.model(self.model).to_dict()
         result = sampled_result(self.item.nodeid, self.test, model, sampled, message)
         if self.subject is not None:
@@ -742,27 +669,32 @@ class _Job:
 
     def finish(self, sampled: Sampled) -> None:
         """Record the result and turn the verdict (and the baseline gate) into the outcome."""
+        from pytest_llmeval.report.baseline import compare_row, regression_message
+
         config, item = self.item.config, self.item
-        message = _message(sampled, item, self.classifier)
+        message = failure_message(sampled, self.classifier, item.path)
         result = self._result(sampled, message)
         item.stash[RESULT] = result
-        fail_on = config.getoption("llm_fail_on")
         regression = None if self.base is None else compare_row(self.base, result)
-        _junit_properties(item, result, regression)
-        if regression is not None and regression["regressed"] and fail_on != "threshold":
-            result["message"] = "\n".join(filter(None, [regression_message(regression), message]))
-            pytest.fail(result["message"], pytrace=False)
-        if BASELINE in config.stash and fail_on == "regression" and sampled.verdict == "failed":
-            return  # the threshold is reported, but only regressions fail under this gate
+        item.user_properties.extend(junit_properties(result, regression))
+        regressed = None
+        if regression is not None and regression["regressed"]:
+            regressed = regression_message(regression)
+        fail_on = config.getoption("llm_fail_on")
+        decided = outcome(sampled, message, regressed, fail_on, BASELINE in config.stash)
+        if decided.failed:
+            result["message"] = decided.message
         first = sampled.first_failure or sampled.first_error
-        if sampled.verdict != "passed":
-            if not self.plan.marked and first is not None:
-                raise first
-            pytest.fail(message or "", pytrace=False)
+        if decided.reraise and first is not None:
+            raise first
+        if decided.failed:
+            pytest.fail(decided.message or "", pytrace=False)
 
 
 def _classifier(config: pytest.Config, runtime: Runtime) -> Classifier:
     from pytest_llmeval.errors import LLMUsageError, SandboxError, call_errors, cause
+    from pytest_llmeval.verdict.origin import Machinery
+    from pytest_llmeval.verdict.sampling import Classifier
 
     machinery = config.stash.get(MACHINERY, None)
     if machinery is None:
@@ -793,68 +725,6 @@ def _subject(item: pytest.Function) -> str | None:
     if len(marker.args) != 1 or not isinstance(marker.args[0], str):
         pytest.fail(f"{item.nodeid}: llmeval_subject takes one string, the subject", pytrace=False)
     return str(marker.args[0])
-
-
-def _junit_properties(
-    item: pytest.Function, result: Result, regression: dict[str, Any] | None
-) -> None:
-    """Pass rate, interval, samples and verdict as `--junitxml` properties of the test case."""
-    lo, hi = result["ci"]
-    valid = result["passed"] + result["failed"]
-    rate = result["passed"] / valid if valid else None
-    item.user_properties.extend(
-        [
-            ("llmeval_pass_rate", "" if rate is None else f"{rate:.4f}"),
-            ("llmeval_ci", f"{lo:.4f}-{hi:.4f}"),
-            ("llmeval_samples", f"{valid}/{len(result['samples'])}"),
-            ("llmeval_verdict", result["verdict"]),
-        ]
-    )
-    if regression is not None:
-        item.user_properties.extend(
-            [
-                ("llmeval_regression_p", f"{regression['p_value']:.4g}"),
-                ("llmeval_regressed", str(regression["regressed"]).lower()),
-                ("llmeval_prompt_changed", str(regression["prompt_changed"]).lower()),
-            ]
-        )
-
-
-def _describe(exc: BaseException, item: pytest.Function, classifier: Classifier) -> str:
-    text = classifier.redact("".join(traceback.format_exception_only(exc)).strip())
-    origin = classifier.harness(exc)
-    if origin is not None:
-        text += f" (raised by {origin}, not by the test's checks)"
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == item.path]
-    if frames:
-        text += f"\n  at {item.path.name}:{frames[-1].lineno}: {frames[-1].line}"
-    return text
-
-
-def _message(sampled: Sampled, item: pytest.Function, classifier: Classifier) -> str | None:
-    if sampled.verdict == "passed":
-        return None
-    plan = sampled.plan
-    valid = sampled.passes + sampled.failures
-    run = len(sampled.records)
-    if sampled.verdict == "error":
-        text = (
-            f"llmeval: only {valid} of {run} samples were valid ({sampled.errors} errors); "
-            f"at least {min_valid_samples(plan.samples)} of {plan.samples} are needed for a verdict"
-        )
-    else:
-        lo, hi = sampled.interval
-        rate = f"{sampled.passes / valid:.1%}" if valid else "no valid samples"
-        text = (
-            f"llmeval: {sampled.passes}/{valid} samples passed ({rate}, "
-            f"{plan.confidence:.0%} CI {lo:.1%}-{hi:.1%}), pass_rate {plan.pass_rate:.2f} "
-            f"[{plan.mode}] not met; {sampled.errors} errors; {run} of {plan.samples} samples run"
-        )
-    first = sampled.first_failure if sampled.verdict == "failed" else sampled.first_error
-    if first is not None:
-        kind = "failure" if sampled.verdict == "failed" else "error"
-        text += f"\nfirst {kind}: {_describe(first, item, classifier)}"
-    return text
 
 
 @pytest.hookimpl(wrapper=True)
@@ -923,6 +793,8 @@ class Reporter:
             self._broken(nodeid, "crashed", report.longreprtext)
 
     def _broken(self, nodeid: str, reason: str, text: str) -> None:
+        from pytest_llmeval.report.build import broken_result
+
         start = self.started[nodeid]
         lines = [line for line in text.strip().splitlines() if line.strip()]
         message = lines[-1] if lines else reason
@@ -932,6 +804,9 @@ class Reporter:
 
     def report(self) -> dict[str, Any]:
         if self._report is None:
+            from pytest_llmeval.report.baseline import compare
+            from pytest_llmeval.report.build import build_report
+
             budget = self.config.stash.get(BUDGET, None)
             spend = None if budget is None else (budget.limit_usd, budget.spent())
             report = build_report(self.results.values(), self.models, spend)
@@ -952,6 +827,9 @@ class Reporter:
 
     @pytest.hookimpl(trylast=True)  # after xdist has stopped the workers
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        from pytest_llmeval.report.build import write_report, write_text
+        from pytest_llmeval.report.render import html, markdown
+
         self._interrupted()
         option = self.config.getoption
         for name, write in (
@@ -978,6 +856,9 @@ class Reporter:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.results:
             return
+        from pytest_llmeval.report.baseline import summary_lines
+        from pytest_llmeval.report.build import table_lines
+
         terminalreporter.section("llmeval")
         report = self.report()
         for line in table_lines(report):

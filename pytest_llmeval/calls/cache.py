@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-MODES = ("off", "read", "write", "readwrite", "replay")
+from pytest_llmeval.calls import CACHE_MODES
+
 FILE_NAME = "responses.sqlite"
 BUSY_TIMEOUT_MS = 60_000
 _SCHEMA = """
@@ -53,8 +54,8 @@ class ResponseCache:
     """
 
     def __init__(self, directory: Path, mode: str) -> None:
-        if mode not in MODES:
-            raise ValueError(f"cache mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if mode not in CACHE_MODES:
+            raise ValueError(f"cache mode must be one of {', '.join(CACHE_MODES)}, got {mode!r}")
         self.path = directory / FILE_NAME
         self.mode = mode
         self._lock = threading.Lock()

@@ -11,8 +11,6 @@ from pytest_llmeval.errors import BaselineError
 from pytest_llmeval.report.build import SCHEMA, VERSION
 from pytest_llmeval.verdict.stats import drop_p_value
 
-FAIL_ON = ("both", "regression", "threshold")
-
 
 def load_report(path: Path) -> dict[str, Any]:
     """A JSON report of this plugin (schema and version checked), as saved by `--llm-report`."""

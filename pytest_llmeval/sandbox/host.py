@@ -30,10 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.errors import SandboxError, SandboxUnavailable
-from pytest_llmeval.sandbox import worker
+from pytest_llmeval.sandbox import ISOLATIONS, worker
 from pytest_llmeval.verdict.records import current_trace
 
-ISOLATIONS = ("bwrap", "unsafe")
 WORKER = Path(worker.__file__).resolve()
 INSIDE_WORKER = "/llmeval/sandbox_worker.py"
 START_TIMEOUT_S = 30.0

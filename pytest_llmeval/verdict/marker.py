@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_llmeval.config import APIS
+from pytest_llmeval.config import APIS, Settings
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.verdict.stats import MODES, pass_threshold
 
@@ -129,6 +129,21 @@ def check_rate_covers(spec: EvalSpec, model: str, where: str) -> None:
             f"{where}: llmeval marker pass_rate has no entry for model {model!r}; "
             f"add it or a {DEFAULT_WILDCARD!r} default"
         )
+
+
+def models_for(spec: EvalSpec, settings: Settings, where: str) -> list[str]:
+    """The run's models that a test runs on: those its marker's `models` and `api` admit."""
+    if settings.models:
+        check_models(spec, set(settings.models), where)
+    names = [
+        m
+        for m in settings.selected
+        if (spec.models is None or m in spec.models)
+        and (spec.api is None or settings.model(m).api == spec.api)
+    ]
+    for name in names:
+        check_rate_covers(spec, name, where)
+    return names
 
 
 def check_plan(plan: Plan, where: str) -> str | None:

@@ -1,0 +1,35 @@
+"""Pay for what you use: a run with no LLM test loads none of the heavy parts."""
+
+from __future__ import annotations
+
+import pytest
+
+HEAVY = ("jsonschema", "openai", "pytest_llmeval.sandbox.host", "pytest_llmeval.local.server")
+CONFTEST = f"""
+import sys
+
+def pytest_sessionfinish(session):
+    loaded = sorted(m for m in sys.modules if m.startswith({HEAVY!r}))
+    with open("loaded.txt", "w") as out:
+        out.write(",".join(loaded))
+"""
+
+
+def test_a_run_without_llm_tests_imports_no_sdk_schema_sandbox_or_server(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile("def test_plain():\n    assert True\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert (pytester.path / "loaded.txt").read_text() == ""
+
+
+def test_the_public_helpers_still_load_on_first_use() -> None:
+    import pytest_llmeval
+
+    assert pytest_llmeval.check_json('{"a": 1}', {"type": "object"}) == {"a": 1}
+    assert pytest_llmeval.pass_at_k(10, 5, 1) == 0.5
+    assert pytest_llmeval.Sandbox.__module__ == "pytest_llmeval.sandbox.host"
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = pytest_llmeval.nope  # type: ignore[attr-defined]
