@@ -1,4 +1,4 @@
-"""Code from model output (markdown fences, bare code, one named function) and pass@k."""
+"""Code from model output (markdown fences, bare code, one named function) and code metrics."""
 
 from __future__ import annotations
 
