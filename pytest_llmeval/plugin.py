@@ -15,7 +15,7 @@ import tempfile
 import threading
 import traceback
 import warnings
-from collections.abc import Callable, Coroutine, Generator, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -44,6 +44,7 @@ from pytest_llmeval.report.build import (
     write_text,
 )
 from pytest_llmeval.report.render import html, markdown
+from pytest_llmeval.report.schema import ModelInfo, Report, Row, RowComparison, Started
 from pytest_llmeval.sandbox.host import ISOLATIONS as SANDBOX_ISOLATIONS
 from pytest_llmeval.sandbox.host import Limits, Sandbox
 from pytest_llmeval.verdict.marker import (
@@ -72,8 +73,8 @@ RUN_DIR_INPUT = "llmeval_run_dir"
 SETTINGS = pytest.StashKey[Settings]()
 SERVERS = pytest.StashKey[list["LocalServer"]]()
 BUDGET = pytest.StashKey[Budget]()
-BASELINE = pytest.StashKey[dict[str, Any]]()
-BASELINE_ROWS = pytest.StashKey[dict[tuple[str, str], Mapping[str, Any]]]()
+BASELINE = pytest.StashKey[Report]()
+BASELINE_ROWS = pytest.StashKey[dict[tuple[str, str], Row]]()
 RUNTIME = pytest.StashKey["Runtime"]()
 RESULT = pytest.StashKey[Result]()
 MACHINERY = pytest.StashKey[Machinery]()
@@ -273,7 +274,7 @@ def _terminate_as_interrupt(config: pytest.Config) -> None:
     config.add_cleanup(restore)
 
 
-def _baseline(config: pytest.Config) -> dict[str, Any] | None:
+def _baseline(config: pytest.Config) -> Report | None:
     """The saved report to compare with; a missing file is fine only when it is to be written."""
     path = config.getoption("llm_baseline")
     update = config.getoption("llm_update_baseline")
@@ -751,7 +752,7 @@ class _Job:
         _junit_properties(item, result, regression)
         if regression is not None and regression["regressed"] and fail_on != "threshold":
             result["message"] = "\n".join(filter(None, [regression_message(regression), message]))
-            pytest.fail(result["message"], pytrace=False)
+            pytest.fail(result["message"] or "", pytrace=False)
         if BASELINE in config.stash and fail_on == "regression" and sampled.verdict == "failed":
             return  # the threshold is reported, but only regressions fail under this gate
         first = sampled.first_failure or sampled.first_error
@@ -796,7 +797,7 @@ def _subject(item: pytest.Function) -> str | None:
 
 
 def _junit_properties(
-    item: pytest.Function, result: Result, regression: dict[str, Any] | None
+    item: pytest.Function, result: Result, regression: RowComparison | None
 ) -> None:
     """Pass rate, interval, samples and verdict as `--junitxml` properties of the test case."""
     lo, hi = result["ci"]
@@ -902,9 +903,9 @@ class Reporter:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.results: dict[str, Result] = {}
-        self.started: dict[str, dict[str, Any]] = {}
-        self.models: dict[str, dict[str, Any]] = {}
-        self._report: dict[str, Any] | None = None
+        self.started: dict[str, Started] = {}
+        self.models: dict[str, ModelInfo] = {}
+        self._report: Report | None = None
         self.baseline_written = False
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -930,7 +931,7 @@ class Reporter:
             nodeid, start["test"], start["model"], start["plan"], reason, message
         )
 
-    def report(self) -> dict[str, Any]:
+    def report(self) -> Report:
         if self._report is None:
             budget = self.config.stash.get(BUDGET, None)
             spend = None if budget is None else (budget.limit_usd, budget.spent())
