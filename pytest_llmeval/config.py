@@ -11,6 +11,7 @@ from typing import Any
 
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.local.models import BUNDLED
+from pytest_llmeval.report.schema import ModelInfo
 
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 APIS = ("chat", "completion")
@@ -111,7 +112,7 @@ class ModelSettings:
             price_source="preset",
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ModelInfo:
         """Plain, secret-free description for reports."""
         return {
             "name": self.name,

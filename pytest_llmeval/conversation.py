@@ -8,12 +8,13 @@ sample's record, and the report gives a pass rate per turn.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Protocol
 
 from pytest_llmeval.calls.completion import Completion
+from pytest_llmeval.report.schema import Dialogue, Rate, Sample
 from pytest_llmeval.verdict.records import TurnCheck, current_trace
 
 
@@ -110,7 +111,7 @@ class Conversation:
             self.verify()
 
 
-def dialogue_summary(samples: list[Mapping[str, Any]]) -> dict[str, Any] | None:
+def dialogue_summary(samples: Sequence[Sample]) -> Dialogue | None:
     """Per turn, over the samples that scored it: how often all its checks passed (and each
     check's own rate); and the mean number of turns a sample passed. None without checks."""
     turns: dict[int, list[bool]] = {}
@@ -140,6 +141,6 @@ def dialogue_summary(samples: list[Mapping[str, Any]]) -> dict[str, Any] | None:
     }  # fmt: skip
 
 
-def _rate(outcomes: list[bool]) -> dict[str, Any]:
+def _rate(outcomes: list[bool]) -> Rate:
     passed = sum(outcomes)
     return {"passed": passed, "total": len(outcomes), "rate": passed / len(outcomes)}

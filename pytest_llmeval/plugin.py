@@ -12,7 +12,7 @@ import sys
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Coroutine, Generator, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from pytest_llmeval.calls.runtime import Runtime
     from pytest_llmeval.local.server import LocalServer
     from pytest_llmeval.report.build import Result
+    from pytest_llmeval.report.schema import ModelInfo, Report, Row, Started
     from pytest_llmeval.sandbox.host import Limits, Sandbox
     from pytest_llmeval.testing import FakeGateway
     from pytest_llmeval.verdict.origin import Machinery
@@ -59,8 +60,8 @@ RUN_DIR_INPUT = "llmeval_run_dir"
 SETTINGS = pytest.StashKey[Settings]()
 SERVERS: pytest.StashKey[list[LocalServer]] = pytest.StashKey()
 BUDGET: pytest.StashKey[Budget] = pytest.StashKey()
-BASELINE = pytest.StashKey[dict[str, Any]]()
-BASELINE_ROWS = pytest.StashKey[dict[tuple[str, str], Mapping[str, Any]]]()
+BASELINE: pytest.StashKey[Report] = pytest.StashKey()
+BASELINE_ROWS: pytest.StashKey[dict[tuple[str, str], Row]] = pytest.StashKey()
 RUNTIME: pytest.StashKey[Runtime] = pytest.StashKey()
 RESULT: pytest.StashKey[Result] = pytest.StashKey()
 MACHINERY: pytest.StashKey[Machinery] = pytest.StashKey()
@@ -264,7 +265,7 @@ def _terminate_as_interrupt(config: pytest.Config) -> None:
     config.add_cleanup(restore)
 
 
-def _baseline(config: pytest.Config) -> dict[str, Any] | None:
+def _baseline(config: pytest.Config) -> Report | None:
     """The saved report to compare with; a missing file is fine only when it is to be written."""
     path = config.getoption("llm_baseline")
     update = config.getoption("llm_update_baseline")
@@ -772,9 +773,9 @@ class Reporter:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.results: dict[str, Result] = {}
-        self.started: dict[str, dict[str, Any]] = {}
-        self.models: dict[str, dict[str, Any]] = {}
-        self._report: dict[str, Any] | None = None
+        self.started: dict[str, Started] = {}
+        self.models: dict[str, ModelInfo] = {}
+        self._report: Report | None = None
         self.baseline_written = False
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -802,7 +803,7 @@ class Reporter:
             nodeid, start["test"], start["model"], start["plan"], reason, message
         )
 
-    def report(self) -> dict[str, Any]:
+    def report(self) -> Report:
         if self._report is None:
             from pytest_llmeval.report.baseline import compare
             from pytest_llmeval.report.build import build_report

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TypeGuard, cast
 
 from pytest_llmeval.errors import BaselineError
-from pytest_llmeval.report.build import SCHEMA, VERSION
+from pytest_llmeval.report.schema import (
+    SCHEMA,
+    VERSION,
+    BaselineComparison,
+    Report,
+    Result,
+    Row,
+    RowComparison,
+)
 from pytest_llmeval.verdict.stats import drop_p_value
 
 
-def load_report(path: Path) -> dict[str, Any]:
-    """A JSON report of this plugin (schema and version checked), as saved by `--llm-report`."""
+def load_report(path: Path) -> Report:
+    """A JSON report of this plugin (schema and version checked), as saved by `--llm-report`.
+
+    The one place where a report from disk becomes a `Report`: past the schema, the version and
+    the shape of its `tests` rows, it is taken to be what this plugin's version wrote."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -31,22 +42,27 @@ def load_report(path: Path) -> dict[str, Any]:
         isinstance(t, dict) and {"test", "model", "passed", "failed"} <= t.keys() for t in tests
     ):
         raise BaselineError(f"{path}: 'tests' must be a list of test x model rows")
-    return doc
+    return cast(Report, doc)
 
 
-def index(report: Mapping[str, Any]) -> dict[tuple[str, str], Mapping[str, Any]]:
+def index(report: Report) -> dict[tuple[str, str], Row]:
     """Rows of a report by (test, model): the identity that survives model lists and shards."""
     return {(row["test"], row["model"]): row for row in report["tests"]}
 
 
-def _fingerprints(row: Mapping[str, Any]) -> list[str]:
-    found = row.get("fingerprints")
+def _is_row(row: Result) -> TypeGuard[Row]:
+    """A row of a report (with its derived keys), not yet a fresh result of this run."""
+    return "fingerprints" in row
+
+
+def _fingerprints(row: Result) -> list[str]:
+    found = row.get("fingerprints") if _is_row(row) else None
     if found is None:
         found = sorted({f for s in row.get("samples", []) for f in s.get("fingerprints", [])})
     return list(found)
 
 
-def compare_row(base: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+def compare_row(base: Result, row: Result) -> RowComparison:
     """One test x model against its baseline row: rates, p-value, verdict, prompt change."""
     base_valid = base["passed"] + base["failed"]
     valid = row["passed"] + row["failed"]
@@ -67,7 +83,7 @@ def compare_row(base: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, An
     }
 
 
-def compare(report: Mapping[str, Any], baseline: Mapping[str, Any], source: str) -> dict[str, Any]:
+def compare(report: Report, baseline: Report, source: str) -> BaselineComparison:
     """The comparison section of a report: every common row, then tests new and gone."""
     old, new = index(baseline), index(report)
     rows = [compare_row(old[key], new[key]) for key in sorted(new) if key in old]
@@ -86,14 +102,14 @@ def _label(key: tuple[str, str]) -> str:
     return f"{key[0]} [{key[1]}]"
 
 
-def change(row: Mapping[str, Any], arrow: str = "->") -> str:
+def change(row: RowComparison, arrow: str = "->") -> str:
     """`20/20 (100%) -> 5/10 (50%), p=0.001768` (and whether the prompt changed)."""
     before = rate_text(row["baseline_passed"], row["baseline_valid"])
     text = f"{before} {arrow} {rate_text(row['passed'], row['valid'])}, p={row['p_value']:.4g}"
     return text + (", prompt changed" if row["prompt_changed"] else "")
 
 
-def regression_message(row: Mapping[str, Any]) -> str:
+def regression_message(row: RowComparison) -> str:
     """Why a test x model fails the gate, for the pytest failure."""
     return (
         f"llmeval: regression vs baseline: {change(row)} <= {row['alpha']:.2g} "
@@ -106,7 +122,7 @@ def rate_text(passes: int, valid: int) -> str:
     return f"{passes}/{valid}" + (f" ({passes / valid:.0%})" if valid else "")
 
 
-def summary_lines(comparison: Mapping[str, Any]) -> list[str]:
+def summary_lines(comparison: BaselineComparison) -> list[str]:
     """Terminal lines: the counts, then each regression, changed prompt, new and gone test."""
     lines = [
         f"baseline {comparison['source']}: {comparison['regressions']} regressions, "
@@ -124,10 +140,10 @@ def summary_lines(comparison: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def failing(
-    comparison: Mapping[str, Any], tests: Iterable[Mapping[str, Any]], fail_on: str
-) -> bool:
-    """Whether a (merged) report fails the gate under `--llm-fail-on`."""
-    if fail_on in ("regression", "both") and comparison["regressions"]:
+def failing(comparison: BaselineComparison | None, tests: Iterable[Result], fail_on: str) -> bool:
+    """Whether a (merged) report fails the gate under `--llm-fail-on` (no comparison: no
+    baseline, so no regressions)."""
+    regressions = 0 if comparison is None else comparison["regressions"]
+    if fail_on in ("regression", "both") and regressions:
         return True
     return fail_on in ("threshold", "both") and any(t["verdict"] != "passed" for t in tests)

@@ -9,78 +9,125 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from pytest_llmeval.conversation import dialogue_summary
+from pytest_llmeval.report.schema import (
+    SCHEMA,
+    VERSION,
+    BudgetInfo,
+    CodeMetrics,
+    Derived,
+    Metrics,
+    ModelInfo,
+    ModelTotals,
+    PlanInfo,
+    Report,
+    Row,
+    Sample,
+)
+from pytest_llmeval.report.schema import Result as Result  # re-exported: plugin.py imports it
 from pytest_llmeval.report.suites import compare
 from pytest_llmeval.sandbox.code import sandbox_summary
 from pytest_llmeval.verdict.sampling import STOP_COMPLETED, STOP_ERRORS, STOP_SETTLED, Sampled
 from pytest_llmeval.verdict.stats import pass_at_k
 
-SCHEMA = "pytest-llmeval/report"
-VERSION = 1
-Result = dict[str, Any]
 
-
-def sampled_result(
-    nodeid: str, test: str, model: Mapping[str, Any], sampled: Sampled, message: str | None
+def result_row(
+    nodeid: str,
+    test: str,
+    model: ModelInfo,
+    plan: PlanInfo,
+    *,
+    verdict: str,
+    stop_reason: str,
+    passed: int,
+    failed: int,
+    errors: int,
+    ci: tuple[float, float],
+    wall_s: float,
+    message: str | None,
+    samples: list[Sample],
 ) -> Result:
-    """The plain-dict record of one test x model that travels to the controller."""
-    lo, hi = sampled.interval
+    """The one constructor of a `Result`, the record of a test x model that travels from the
+    process that ran it to the controller (`passed`, `failed`, `errors`: sample counts)."""
     return {
         "nodeid": nodeid,
         "test": test,
         "model": model["name"],
         "model_id": model["model_id"],
-        "plan": sampled.plan.to_dict(),
-        "verdict": sampled.verdict,
-        "stop_reason": sampled.stop_reason,
-        "passed": sampled.passes,
-        "failed": sampled.failures,
-        "errors": sampled.errors,
-        "ci": [lo, hi],
-        "wall_s": round(sampled.wall_s, 6),
+        "plan": plan,
+        "verdict": verdict,
+        "stop_reason": stop_reason,
+        "passed": passed,
+        "failed": failed,
+        "errors": errors,
+        "ci": list(ci),
+        "wall_s": wall_s,
         "message": message,
-        "samples": [record.to_dict() for record in sampled.records],
+        "samples": samples,
     }
+
+
+def sampled_result(
+    nodeid: str, test: str, model: ModelInfo, sampled: Sampled, message: str | None
+) -> Result:
+    """The record of one test x model that was sampled."""
+    return result_row(
+        nodeid,
+        test,
+        model,
+        sampled.plan.to_dict(),
+        verdict=sampled.verdict,
+        stop_reason=sampled.stop_reason,
+        passed=sampled.passes,
+        failed=sampled.failures,
+        errors=sampled.errors,
+        ci=sampled.interval,
+        wall_s=round(sampled.wall_s, 6),
+        message=message,
+        samples=[record.to_dict() for record in sampled.records],
+    )
 
 
 def broken_result(
     nodeid: str,
     test: str,
-    model: Mapping[str, Any],
-    plan: Mapping[str, Any],
+    model: ModelInfo,
+    plan: PlanInfo,
     reason: str,
     message: str,
 ) -> Result:
     """Record for a test x model that never produced samples (setup error, crashed worker)."""
-    return {
-        "nodeid": nodeid,
-        "test": test,
-        "model": model["name"],
-        "model_id": model["model_id"],
-        "plan": dict(plan),
-        "verdict": "error",
-        "stop_reason": reason,
-        "passed": 0,
-        "failed": 0,
-        "errors": 0,
-        "ci": [0.0, 1.0],
-        "wall_s": 0.0,
-        "message": message,
-        "samples": [],
-    }
+    return result_row(
+        nodeid,
+        test,
+        model,
+        plan.copy(),
+        verdict="error",
+        stop_reason=reason,
+        passed=0,
+        failed=0,
+        errors=0,
+        ci=(0.0, 1.0),
+        wall_s=0.0,
+        message=message,
+        samples=[],
+    )
 
 
-def sample_metrics(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def sample_metrics(samples: Sequence[Sample]) -> Metrics:
     """Latency, time to first token, throughput, tokens, cost and error causes of samples."""
     latencies = sorted(s["latency_s"] for s in samples if s["calls"])
-    ttfts = sorted(s["ttft_s"] for s in samples if s.get("ttft_s") is not None)
-    costs = [s["cost_usd"] for s in samples if s["cost_usd"] is not None]
-    saved = [s["saved_usd"] for s in samples if s.get("saved_usd") is not None]
+    ttfts = sorted(ttft for s in samples if (ttft := s.get("ttft_s")) is not None)
+    costs = [cost for s in samples if (cost := s["cost_usd"]) is not None]
+    saved = [usd for s in samples if (usd := s.get("saved_usd")) is not None]
     output = sum(s["output_tokens"] for s in samples)
     generating = sum(s["latency_s"] - (s.get("ttft_s") or 0.0) for s in samples if s["calls"])
-    causes = Counter(s.get("cause") or s["error_type"] for s in samples if s["outcome"] == "error")
+    causes = Counter(
+        cause
+        for s in samples
+        if s["outcome"] == "error" and (cause := s.get("cause") or s["error_type"]) is not None
+    )
     return {
         "latency_p50_s": _quantile(latencies, 0.5),
         "latency_p95_s": _quantile(latencies, 0.95),
@@ -100,7 +147,7 @@ def sample_metrics(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 PASS_AT = (1, 5, 10)
 
 
-def code_metrics(result: Result) -> dict[str, Any] | None:
+def code_metrics(result: Result) -> CodeMetrics | None:
     """For tests that ran generated code in the sandbox: pass@k (unbiased, k <= valid samples)
     and the sandbox summary (syntax-error rate, mean solution lines, ...)."""
     summary = sandbox_summary(result["samples"])
@@ -110,26 +157,28 @@ def code_metrics(result: Result) -> dict[str, Any] | None:
     return {"pass_at": {str(k): pass_at_k(n, c, k) for k in PASS_AT if k <= n}, **summary}
 
 
-def with_metrics(result: Result) -> Result:
-    """Add derived numbers (run, rate, metrics, fingerprints) computed from the samples."""
+def with_metrics(result: Result) -> Row:
+    """Add derived numbers (run, rate, metrics, fingerprints) computed from the samples: the one
+    constructor of a `Row`. A row of a saved report (merge) is a `Result` too; its derived keys
+    are computed again, in place."""
     samples = result["samples"]
     valid = result["passed"] + result["failed"]
-    return {
-        **result,
+    derived: Derived = {
         "run": len(samples),
         "rate": result["passed"] / valid if valid else None,
         "fingerprints": sorted({f for s in samples for f in s["fingerprints"]}),
         "metrics": sample_metrics(samples),
         "code": code_metrics(result),
     }
+    return {**result, **derived}
 
 
-def model_totals(results: Iterable[Result]) -> dict[str, dict[str, Any]]:
+def model_totals(results: Iterable[Row]) -> dict[str, ModelTotals]:
     """Per model, over every test: verdict counts, samples, and the metrics of all its samples."""
-    grouped: dict[str, list[Result]] = {}
+    grouped: dict[str, list[Row]] = {}
     for result in results:
         grouped.setdefault(result["model"], []).append(result)
-    totals = {}
+    totals: dict[str, ModelTotals] = {}
     for name, rows in sorted(grouped.items()):
         verdicts = Counter(r["verdict"] for r in rows)
         totals[name] = {
@@ -147,25 +196,31 @@ def model_totals(results: Iterable[Result]) -> dict[str, dict[str, Any]]:
 
 def build_report(
     results: Iterable[Result],
-    models: Mapping[str, Mapping[str, Any]],
+    models: Mapping[str, ModelInfo],
     budget: tuple[float, float] | None = None,
-) -> dict[str, Any]:
+) -> Report:
     """The versioned JSON document: every test x model with every sample, then model totals."""
     rows = sorted((with_metrics(r) for r in results), key=lambda r: r["nodeid"])
     add_dialogues(rows)
+    spend: BudgetInfo | None = None
+    if budget is not None:
+        spend = {"limit_usd": budget[0], "spent_usd": budget[1]}
+    sections = compare(rows)
     return {
         "schema": SCHEMA,
         "version": VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "models": {name: dict(models[name]) for name in sorted(models)},
-        "budget": None if budget is None else {"limit_usd": budget[0], "spent_usd": budget[1]},
+        "models": {name: models[name].copy() for name in sorted(models)},
+        "budget": spend,
         "totals": model_totals(rows),
         "tests": rows,
-        **compare(rows),  # "suites", "comparisons", "routing"
+        "suites": sections["suites"],
+        "comparisons": sections["comparisons"],
+        "routing": sections["routing"],
     }
 
 
-def add_dialogues(rows: Iterable[Result]) -> None:
+def add_dialogues(rows: Iterable[Row]) -> None:
     """Per-turn pass rates on the rows of tests that score dialogue turns (`dialogue` key)."""
     for row in rows:
         dialogue = dialogue_summary(row["samples"])
@@ -173,7 +228,8 @@ def add_dialogues(rows: Iterable[Result]) -> None:
             row["dialogue"] = dialogue
 
 
-def write_report(report: Mapping[str, Any], path: Path) -> None:
+def write_report(report: Mapping[str, object], path: Path) -> None:
+    """Any report as JSON: a `Report`, or one without some sections (a baseline to write)."""
     write_text(path, json.dumps(report, indent=2, sort_keys=False) + "\n")
 
 
@@ -194,7 +250,7 @@ def write_text(path: Path, text: str) -> None:
 METRIC_HEADER = ["p50 s", "p95 s", "ttft s", "tok/s", "tok in/out", "cost $"]
 
 
-def _metric_cells(m: Mapping[str, Any]) -> list[str]:
+def _metric_cells(m: Metrics) -> list[str]:
     return [
         _num(m["latency_p50_s"], 2),
         _num(m["latency_p95_s"], 2),
@@ -205,7 +261,7 @@ def _metric_cells(m: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def table_lines(report: Mapping[str, Any]) -> list[str]:
+def table_lines(report: Report) -> list[str]:
     """The terminal summary: one row per test x model, then per-model totals and spend."""
     header = ["test", "model", "pass/valid", "err", "rate", "CI", "need", "verdict", "stop"]
     rows = [header + METRIC_HEADER]
@@ -253,7 +309,7 @@ def table_lines(report: Mapping[str, Any]) -> list[str]:
 # --- Dialogue turns, benchmark suites, comparisons and routing (compare.py, conversation.py) ---
 
 
-def dialogue_lines(report: Mapping[str, Any]) -> list[str]:
+def dialogue_lines(report: Report) -> list[str]:
     """Per test x model that scored dialogue turns: the pass rate of each turn."""
     rows = [["dialogue", "model", "turn", "passed", "rate", "checks (rate)"]]
     for r in report["tests"]:
@@ -270,7 +326,7 @@ def dialogue_lines(report: Mapping[str, Any]) -> list[str]:
     return ["", *_align(rows)] if len(rows) > 1 else []
 
 
-def suite_lines(report: Mapping[str, Any]) -> list[str]:
+def suite_lines(report: Report) -> list[str]:
     """Suite rows like a leaderboard, then paired McNemar tests and the routing table."""
     suites = report.get("suites") or []
     if not suites:
@@ -352,16 +408,15 @@ def suite_lines(report: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def code_lines(tests: Sequence[Mapping[str, Any]]) -> list[str]:
+def code_lines(tests: Sequence[Row]) -> list[str]:
     """Generated-code rows: pass@k, syntax errors, solution length, and a warning if any code
     ran without isolation."""
-    coded = [r for r in tests if r.get("code")]
+    coded = [(r, code) for r in tests if (code := r.get("code"))]
     if not coded:
         return []
     header = ["test", "model", *(f"pass@{k}" for k in PASS_AT), "syntax err", "mean lines"]
     rows = [[*header, "hidden cases"]]
-    for r in coded:
-        code = r["code"]
+    for r, code in coded:
         rows.append(
             [
                 r["test"],
@@ -373,13 +428,13 @@ def code_lines(tests: Sequence[Mapping[str, Any]]) -> list[str]:
             ]
         )
     lines = ["", *_align(rows)]
-    unsafe = sum(r["code"]["unsafe_runs"] for r in coded)
+    unsafe = sum(code["unsafe_runs"] for _, code in coded)
     if unsafe:
         lines.append(f"WARNING: {unsafe} sandbox runs were NOT isolated (--llm-sandbox=unsafe)")
     return lines
 
 
-def _cache_lines(totals: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def _cache_lines(totals: Mapping[str, ModelTotals]) -> list[str]:
     """One line per model that had answers from the response cache: samples and money saved."""
     lines = []
     for name, t in totals.items():
@@ -389,13 +444,13 @@ def _cache_lines(totals: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return lines
 
 
-def _need(plan: Mapping[str, Any]) -> str:
+def _need(plan: PlanInfo) -> str:
     if not plan.get("marked", True):
         return "once"
     return f"{plan['pass_rate']:.2f} {plan['mode']}"
 
 
-def _stop(result: Mapping[str, Any]) -> str:
+def _stop(result: Row) -> str:
     reason, run, planned = result["stop_reason"], result["run"], result["plan"].get("samples", 0)
     if reason == STOP_SETTLED:
         return f"settled {run}/{planned}"

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from pytest_llmeval.report.build import Result, build_report
+from pytest_llmeval.report.build import build_report
+from pytest_llmeval.report.schema import ModelInfo, Report, Row
 
 
-def merge_reports(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def merge_reports(reports: Sequence[Report]) -> Report:
     """Rows of every shard, totals recomputed; a test x model found in two shards is an error."""
-    rows: dict[str, Result] = {}
-    models: dict[str, Mapping[str, Any]] = {}
+    rows: dict[str, Row] = {}
+    models: dict[str, ModelInfo] = {}
     for report in reports:
         models.update(report["models"])
         for row in report["tests"]:
@@ -20,7 +20,7 @@ def merge_reports(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                     f"{row['nodeid']} is in more than one shard; shards must not overlap"
                 )
             rows[row["nodeid"]] = row
-    budgets = [r["budget"] for r in reports if r.get("budget")]
+    budgets = [b for r in reports if (b := r.get("budget"))]
     budget = None
     if budgets:
         budget = (sum(b["limit_usd"] for b in budgets), sum(b["spent_usd"] for b in budgets))

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import html as htmllib
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TypedDict
 
 from pytest_llmeval.report.baseline import change, rate_text
+from pytest_llmeval.report.schema import Report, Result, Row, RowComparison
 from pytest_llmeval.verdict.stats import clopper_pearson
 
 ICONS = {"passed": "✅", "failed": "❌", "error": "⚠️"}
@@ -16,11 +17,11 @@ COMMENT_LIMIT = 65_000  # GitHub refuses PR comments over 65,536 characters
 _TRUNCATED = "\n\n(truncated to fit; the JSON and HTML reports have everything)\n"
 
 
-def _key(row: Mapping[str, Any]) -> tuple[str, str]:
+def _key(row: Result | RowComparison) -> tuple[str, str]:
     return row["test"], row["model"]
 
 
-def _comparisons(report: Mapping[str, Any]) -> dict[tuple[str, str], Mapping[str, Any]]:
+def _comparisons(report: Report) -> dict[tuple[str, str], RowComparison]:
     baseline = report.get("baseline")
     return {} if not baseline else {_key(r): r for r in baseline["rows"]}
 
@@ -37,7 +38,7 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def _versus(comparison: Mapping[str, Any] | None) -> str:
+def _versus(comparison: RowComparison | None) -> str:
     if comparison is None:
         return "new"
     text = f"was {rate_text(comparison['baseline_passed'], comparison['baseline_valid'])}, "
@@ -49,7 +50,7 @@ def _versus(comparison: Mapping[str, Any] | None) -> str:
     return text
 
 
-def headline(report: Mapping[str, Any]) -> str:
+def headline(report: Report) -> str:
     """One line: verdict counts, regressions, cost."""
     tests = report["tests"]
     counts = {v: sum(t["verdict"] == v for t in tests) for v in ICONS}
@@ -65,14 +66,14 @@ def headline(report: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _spend(report: Mapping[str, Any]) -> tuple[float | None, float | None]:
+def _spend(report: Report) -> tuple[float | None, float | None]:
     totals = report["totals"].values()
     costs = [t["cost_usd"] for t in totals if t["cost_usd"] is not None]
     saved = [t.get("saved_usd") for t in totals if t.get("saved_usd") is not None]
     return (sum(costs) if costs else None), (sum(s for s in saved if s) if saved else None)
 
 
-def markdown(report: Mapping[str, Any], limit: int = COMMENT_LIMIT) -> str:
+def markdown(report: Report, limit: int = COMMENT_LIMIT) -> str:
     """GitHub-flavoured Markdown for `$GITHUB_STEP_SUMMARY` or a PR comment.
 
     Longer than `limit` characters (a PR comment holds 65,536), the table keeps only the rows
@@ -90,14 +91,12 @@ def markdown(report: Mapping[str, Any], limit: int = COMMENT_LIMIT) -> str:
     return cut + _TRUNCATED
 
 
-def _notable(row: Mapping[str, Any], comparison: Mapping[str, Any] | None) -> bool:
+def _notable(row: Row, comparison: RowComparison | None) -> bool:
     changed = comparison is not None and (comparison["regressed"] or comparison["prompt_changed"])
     return row["verdict"] != "passed" or changed
 
 
-def _markdown(
-    report: Mapping[str, Any], tests: Sequence[Mapping[str, Any]], left_out: int = 0
-) -> str:
+def _markdown(report: Report, tests: Sequence[Row], left_out: int = 0) -> str:
     versus = _comparisons(report)
     has_baseline = bool(report.get("baseline"))
     lines = ["## pytest-llmeval", "", headline(report), ""]
@@ -160,10 +159,44 @@ def _markdown(
     return "\n".join(lines) + "\n"
 
 
-def _html_data(report: Mapping[str, Any]) -> dict[str, Any]:
+class _HtmlRow(TypedDict):
+    test: str
+    model: str
+    passed: int
+    valid: int
+    errors: int
+    rate: float | None
+    lo: float
+    hi: float
+    verdict: str
+    p50: float | None
+    cost: float | None
+    cached: int
+    p_value: float | None
+    regressed: bool
+    changed: bool
+
+
+class _HtmlModel(TypedDict):
+    model: str
+    rate: float | None
+    lo: float
+    hi: float
+    p50: float | None
+    cost: float | None
+
+
+class _HtmlData(TypedDict):
+    """What the page's script reads (`data.rows`, `data.models`), not the JSON report."""
+
+    rows: list[_HtmlRow]
+    models: list[_HtmlModel]
+
+
+def _html_data(report: Report) -> _HtmlData:
     """The numbers the page draws: one entry per test x model, one per model."""
     versus = _comparisons(report)
-    rows = []
+    rows: list[_HtmlRow] = []
     for row in report["tests"]:
         comparison = versus.get(_key(row))
         valid = row["passed"] + row["failed"]
@@ -186,7 +219,7 @@ def _html_data(report: Mapping[str, Any]) -> dict[str, Any]:
                 "changed": bool(comparison and comparison["prompt_changed"]),
             }
         )
-    models = []
+    models: list[_HtmlModel] = []
     for name, t in report["totals"].items():
         valid = t["samples"] - t["sample_errors"]
         lo, hi = clopper_pearson(t["sample_passes"], valid, 0.95)
@@ -297,7 +330,7 @@ document.body.dataset.rendered = 'yes';
 """
 
 
-def html(report: Mapping[str, Any]) -> str:
+def html(report: Report) -> str:
     """One HTML file that opens offline: sortable table and per-model bars, no external assets."""
     data = json.dumps(_html_data(report)).replace("</", "<\\/")
     title = f"pytest-llmeval report {report.get('created_at', '')}"

@@ -15,14 +15,22 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import combinations
-from typing import Any
 
+from pytest_llmeval.report.schema import (
+    CodeColumns,
+    PairedComparison,
+    Route,
+    Row,
+    Sample,
+    SuiteRate,
+    SuiteRow,
+    SuiteSections,
+)
 from pytest_llmeval.sandbox.code import sandbox_summary
 from pytest_llmeval.verdict.stats import clopper_pearson, mcnemar_exact
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
-Row = Mapping[str, Any]
 
 
 # Fewer paired cases than this can never differ significantly (2 / 2**5 > ALPHA): no routing.
@@ -64,13 +72,13 @@ def _case_rate(row: Row) -> float | None:
     return row["passed"] / valid if valid and _solved(row) is not None else None
 
 
-def _rate(passed: int, total: int) -> dict[str, Any]:
+def _rate(passed: int, total: int) -> SuiteRate:
     lo, hi = clopper_pearson(passed, total, CONFIDENCE)
     return {"passed": passed, "total": total, "rate": passed / total if total else None,
             "ci": [lo, hi]}  # fmt: skip
 
 
-def _code_columns(samples: Sequence[Row]) -> dict[str, Any]:
+def _code_columns(samples: Sequence[Sample]) -> CodeColumns:
     """Syntax-error rate and mean solution lines from each sample's last sandbox run."""
     summary = sandbox_summary(samples)
     if summary is None:
@@ -82,7 +90,7 @@ def _code_columns(samples: Sequence[Row]) -> dict[str, Any]:
     }
 
 
-def suite_row(suite: str, model: str, cases: Mapping[str, Row]) -> dict[str, Any]:
+def suite_row(suite: str, model: str, cases: Mapping[str, Row]) -> SuiteRow:
     """One model's aggregate over a suite's cases: accuracy with an exact CI, pass@1 (the mean
     per-case sample rate), cost per case, per-subject rates and, for code, sandbox columns."""
     valid = [row for row in cases.values() if _solved(row) is not None]
@@ -112,11 +120,11 @@ def suite_row(suite: str, model: str, cases: Mapping[str, Row]) -> dict[str, Any
     }
 
 
-def compare(rows: Sequence[Row]) -> dict[str, Any]:
+def compare(rows: Sequence[Row]) -> SuiteSections:
     """The report's `suites`, `comparisons` and `routing` sections."""
-    suites: list[dict[str, Any]] = []
-    comparisons: list[dict[str, Any]] = []
-    routing: list[dict[str, Any]] = []
+    suites: list[SuiteRow] = []
+    comparisons: list[PairedComparison] = []
+    routing: list[Route] = []
     for suite, by_model in sorted(_outcomes(rows).items()):
         suite_rows = {m: suite_row(suite, m, cases) for m, cases in sorted(by_model.items())}
         suites.extend(suite_rows.values())
@@ -129,7 +137,7 @@ def compare(rows: Sequence[Row]) -> dict[str, Any]:
 
 def _paired(
     suite: str, a: str, b: str, by_model: Mapping[str, Mapping[str, Row]]
-) -> dict[str, Any]:
+) -> PairedComparison:
     """Exact paired test of models a and b on the cases both have valid samples for."""
     rates = [
         (ra, rb)
@@ -154,7 +162,9 @@ def _paired(
     }
 
 
-def _route(suite: str, suite_rows: Mapping[str, Row], pairs: Sequence[Row]) -> dict[str, Any]:
+def _route(
+    suite: str, suite_rows: Mapping[str, SuiteRow], pairs: Sequence[PairedComparison]
+) -> Route:
     """The cheapest model whose pass@1 is not significantly below the best one's."""
 
     def score(model: str) -> float:
@@ -196,5 +206,5 @@ def _route(suite: str, suite_rows: Mapping[str, Row], pairs: Sequence[Row]) -> d
     }
 
 
-def _order(suite_rows: Mapping[str, Row], model: str) -> int:
+def _order(suite_rows: Mapping[str, SuiteRow], model: str) -> int:
     return list(suite_rows).index(model)

@@ -6,8 +6,9 @@ import ast
 import re
 import statistics
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+
+from pytest_llmeval.report.schema import Sample, SandboxSummary
 
 FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.M | re.S)
 OPEN_FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+#.-]*)[^\n]*\n(.*)\Z", re.M | re.S)
@@ -102,7 +103,7 @@ def _function_from_prose(text: str, entry_point: str) -> str | None:
     return "\n".join([*imports, *lines[start:end]]).rstrip()
 
 
-def sandbox_summary(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+def sandbox_summary(samples: Sequence[Sample]) -> SandboxSummary | None:
     """What the samples' generated code came to, judged by each sample's last sandbox run:
     runs, syntax-error rate, mean solution lines, statuses, unisolated runs and the share of
     hidden test cases passed (the seed's "7/10"); None if no sample used the sandbox."""

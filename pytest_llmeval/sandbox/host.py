@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.errors import SandboxError, SandboxUnavailable
+from pytest_llmeval.report.schema import SandboxRun
 from pytest_llmeval.sandbox import ISOLATIONS, worker
 from pytest_llmeval.verdict.records import current_trace
 
@@ -98,6 +99,23 @@ class SandboxResult:
             extra = f" [stderr: {err[0][:300]}]" if err else ""
             raise AssertionError(f"generated code {self.status}{detail}{extra}")
         return self
+
+
+def run_record(result: SandboxResult) -> SandboxRun:
+    """What a sample's record (and the report) keeps of a run: the status, the solution's
+    length, the time and the isolation; and how many hidden test cases passed, when the tests
+    were a list of cases."""
+    run: SandboxRun = {
+        "status": result.status,
+        "lines": result.lines,
+        "duration_s": round(result.duration_s, 6),
+        "isolation": result.isolation,
+    }
+    # The worker reports both counts or neither.
+    if result.cases is not None and result.cases_passed is not None:
+        run["cases_passed"] = result.cases_passed
+        run["cases"] = result.cases
+    return run
 
 
 def solution_lines(code: str) -> int:
@@ -501,15 +519,7 @@ class Sandbox:
             lines=solution_lines(code),
         )
         if (trace := current_trace()) is not None:
-            run = {
-                "status": result.status,
-                "lines": result.lines,
-                "duration_s": round(result.duration_s, 6),
-                "isolation": result.isolation,
-            }
-            if result.cases is not None:
-                run.update(cases_passed=result.cases_passed, cases=result.cases)
-            trace.add_sandbox(run)
+            trace.add_sandbox(run_record(result))
         return result
 
     def _exchange(self, job: dict[str, Any], limits: Limits) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from pytest_llmeval.config import APIS, Settings
 from pytest_llmeval.errors import ConfigError
+from pytest_llmeval.report.schema import PlanInfo
 from pytest_llmeval.verdict.stats import MODES, pass_threshold
 
 DEFAULT_WILDCARD = "*"
@@ -61,7 +62,7 @@ class Plan:
     mode: str
     marked: bool = True
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> PlanInfo:
         return {
             "pass_rate": self.pass_rate,
             "samples": self.samples,

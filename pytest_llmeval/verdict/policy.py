@@ -4,21 +4,21 @@ decision, the messages a failed test shows, and its JUnit properties."""
 from __future__ import annotations
 
 import traceback
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pytest_llmeval.verdict.stats import gate, min_valid_samples
 
 if TYPE_CHECKING:
+    from pytest_llmeval.report.schema import Result, Row, RowComparison
     from pytest_llmeval.verdict.marker import Plan
     from pytest_llmeval.verdict.sampling import Classifier, Gate, Sampled
 
 FAIL_ON = ("both", "regression", "threshold")
 
 
-def regression_gate(base: Mapping[str, Any] | None, plan: Plan, replaying: bool) -> Gate | None:
+def regression_gate(base: Row | None, plan: Plan, replaying: bool) -> Gate | None:
     """Sample until the regression verdict against the baseline row is settled too.
 
     Not under replay, which must ask for no more samples than the run that recorded them (it
@@ -111,7 +111,7 @@ def describe(exc: BaseException, classifier: Classifier, test_file: Path) -> str
 
 
 def junit_properties(
-    result: Mapping[str, Any], regression: Mapping[str, Any] | None
+    result: Result, regression: RowComparison | None
 ) -> list[tuple[str, str]]:
     """Pass rate, interval, samples and verdict (and the regression test) as JUnit properties."""
     lo, hi = result["ci"]

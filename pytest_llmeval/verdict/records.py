@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+
+from pytest_llmeval.report.schema import Call, Sample, SandboxRun, Turn
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,23 @@ class CallRecord:
     cached: bool = False
     saved_usd: float | None = None
 
+    def to_dict(self) -> Call:
+        return {
+            "endpoint": self.endpoint,
+            "fingerprint": self.fingerprint,
+            "latency_s": self.latency_s,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": self.cost_usd,
+            "error_type": self.error_type,
+            "cause": self.cause,
+            "ttft_s": self.ttft_s,
+            "attempts": self.attempts,
+            "retry_causes": list(self.retry_causes),
+            "cached": self.cached,
+            "saved_usd": self.saved_usd,
+        }
+
 
 @dataclass(frozen=True)
 class TurnCheck:
@@ -39,7 +57,7 @@ class TurnCheck:
     required: bool = True
     message: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Turn:
         return {"turn": self.turn, "name": self.name, "passed": self.passed,
                 "required": self.required, "message": self.message}  # fmt: skip
 
@@ -50,7 +68,7 @@ class SampleTrace:
 
     index: int | None = None
     calls: list[CallRecord] = field(default_factory=list)
-    sandbox: list[dict[str, Any]] = field(default_factory=list)
+    sandbox: list[SandboxRun] = field(default_factory=list)
     turns: list[TurnCheck] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _seen: dict[str, int] = field(default_factory=dict, repr=False)
@@ -59,7 +77,7 @@ class SampleTrace:
         with self._lock:
             self.calls.append(call)
 
-    def add_sandbox(self, run: dict[str, Any]) -> None:
+    def add_sandbox(self, run: SandboxRun) -> None:
         """A sandbox run of generated code (status, solution lines, duration)."""
         with self._lock:
             self.sandbox.append(run)
@@ -105,14 +123,14 @@ class SampleRecord:
     error_type: str | None = None
     message: str | None = None
     cause: str | None = None
-    sandbox: tuple[dict[str, Any], ...] = ()
+    sandbox: tuple[SandboxRun, ...] = ()
     turns: tuple[TurnCheck, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Sample:
         costs = [c.cost_usd for c in self.calls if c.cost_usd is not None]
         ttfts = [c.ttft_s for c in self.calls if c.ttft_s is not None]
         saved = [c.saved_usd for c in self.calls if c.saved_usd is not None]
-        record = {
+        record: Sample = {
             "index": self.index,
             "outcome": self.outcome,
             "error_type": self.error_type,
@@ -128,7 +146,7 @@ class SampleRecord:
             "cached": bool(self.calls) and all(c.cached for c in self.calls),
             "saved_usd": sum(saved) if saved else None,
             "fingerprints": sorted({c.fingerprint for c in self.calls}),
-            "calls": [dict(c.__dict__, retry_causes=list(c.retry_causes)) for c in self.calls],
+            "calls": [c.to_dict() for c in self.calls],
             "sandbox": list(self.sandbox),
         }
         if self.turns:  # dialogue checks (conversation.py), only for tests that make them

@@ -1,0 +1,336 @@
+"""The JSON report's shape as TypedDicts, so that mypy checks every key that is written or read.
+
+Each type has one constructor, in the module that owns what it describes:
+
+| type | built by |
+| --- | --- |
+| `Report` | `report.build.build_report` |
+| `Result` | `report.build.result_row` (through `sampled_result` / `broken_result`) |
+| `Row` | `report.build.with_metrics` (a `Result` plus `Derived`) |
+| `Metrics`, `ModelTotals` | `report.build.sample_metrics`, `report.build.model_totals` |
+| `CodeMetrics`, `SandboxSummary` | `report.build.code_metrics`, `sandbox.code.sandbox_summary` |
+| `Sample`, `Call`, `Turn` | `verdict.records` (`SampleRecord`, `CallRecord`, `TurnCheck`) |
+| `SandboxRun` | `sandbox.host.run_record` |
+| `Dialogue` | `conversation.dialogue_summary` |
+| `ModelInfo`, `PlanInfo` | `config.ModelSettings.to_dict`, `verdict.marker.Plan.to_dict` |
+| `SuiteRow`, `PairedComparison`, `Route` | `report.suites` |
+| `RowComparison`, `BaselineComparison` | `report.baseline.compare_row`, `report.baseline.compare` |
+
+Reports read from disk are checked and then typed as `Report` in one place,
+`report.baseline.load_report`. `NotRequired` keys are the ones the plugin writes only sometimes;
+a key that is always written but may be null is `X | None`. tests/test_schema.py checks these
+types against a real report. (No `from __future__ import annotations` here: on Python 3.11 it
+would hide `NotRequired` from `__required_keys__`, which that test reads.)
+"""
+
+from typing import Final, NotRequired, TypedDict
+
+SCHEMA: Final = "pytest-llmeval/report"
+VERSION: Final = 1
+
+
+class ModelInfo(TypedDict):
+    """A model as reports show it (`ModelSettings.to_dict`): no URL, no key."""
+
+    name: str
+    model_id: str
+    api: str
+    input_cost_per_mtok: float | None
+    output_cost_per_mtok: float | None
+    cached_input_cost_per_mtok: float | None
+    price_source: str | None
+
+
+class PlanInfo(TypedDict):
+    """The marker resolved for one model (`Plan.to_dict`)."""
+
+    pass_rate: float
+    samples: int
+    confidence: float
+    mode: str
+    marked: bool
+
+
+class Call(TypedDict):
+    """One request to a model within a sample (`CallRecord.to_dict`)."""
+
+    endpoint: str
+    fingerprint: str
+    latency_s: float
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    error_type: str | None
+    cause: str | None
+    ttft_s: float | None
+    attempts: int
+    retry_causes: list[str]
+    cached: bool
+    saved_usd: float | None
+
+
+class SandboxRun(TypedDict):
+    """One run of generated code in the sandbox within a sample (`sandbox.host.run_record`)."""
+
+    status: str
+    lines: int
+    duration_s: float
+    isolation: str
+    cases_passed: NotRequired[int]  # these two only when the tests were a list of cases
+    cases: NotRequired[int]
+
+
+class Turn(TypedDict):
+    """One dialogue check after a user turn (`TurnCheck.to_dict`)."""
+
+    turn: int
+    name: str
+    passed: bool
+    required: bool
+    message: str | None
+
+
+class Sample(TypedDict):
+    """One run of the test body (`SampleRecord.to_dict`)."""
+
+    index: int
+    outcome: str
+    error_type: str | None
+    cause: str | None
+    message: str | None
+    ttft_s: float | None
+    retries: int
+    duration_s: float
+    latency_s: float
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    cached: bool
+    saved_usd: float | None
+    fingerprints: list[str]
+    calls: list[Call]
+    sandbox: list[SandboxRun]
+    turns: NotRequired[list[Turn]]  # only for tests that score dialogue turns
+
+
+class Result(TypedDict):
+    """One test x model as a worker records it (`report.build.result_row`); the controller turns
+    it into a report `Row`. Also the shape of an interrupted test's `interrupted-*.json`."""
+
+    nodeid: str
+    test: str
+    model: str
+    model_id: str
+    plan: PlanInfo
+    verdict: str  # passed | failed | error | interrupted
+    stop_reason: str
+    passed: int
+    failed: int
+    errors: int
+    ci: list[float]  # [low, high]
+    wall_s: float
+    message: str | None
+    samples: list[Sample]
+    subject: NotRequired[str]  # a benchmark case's `llmeval_subject`
+
+
+class Metrics(TypedDict):
+    """Latency, tokens, cost and error causes over samples (`report.build.sample_metrics`)."""
+
+    latency_p50_s: float | None
+    latency_p95_s: float | None
+    ttft_p50_s: float | None
+    tokens_per_s: float | None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    saved_usd: float | None
+    cached_samples: int
+    calls: int
+    retries: int
+    errors_by_cause: dict[str, int]
+
+
+class SandboxSummary(TypedDict):
+    """What samples' generated code came to, by each one's last sandbox run."""
+
+    runs: int
+    syntax_error_rate: float
+    mean_lines: float | None
+    statuses: dict[str, int]
+    unsafe_runs: int
+    hidden_cases: float | None
+
+
+class CodeMetrics(SandboxSummary):
+    """A row's `code` block: unbiased pass@k by k (as a string) and the sandbox summary."""
+
+    pass_at: dict[str, float]
+
+
+class Rate(TypedDict):
+    passed: int
+    total: int
+    rate: float
+
+
+class DialogueCheck(Rate):
+    name: str
+
+
+class DialogueTurn(Rate):
+    turn: int
+    checks: list[DialogueCheck]
+
+
+class Dialogue(TypedDict):
+    """Per-turn pass rates of a test that scores dialogue turns (`dialogue_summary`)."""
+
+    turns_scored: int
+    mean_turns_passed: float
+    turns: list[DialogueTurn]
+
+
+class Derived(TypedDict):
+    """What the controller adds to a `Result` from its samples (`report.build.with_metrics`)."""
+
+    run: int
+    rate: float | None
+    fingerprints: list[str]
+    metrics: Metrics
+    code: CodeMetrics | None
+    dialogue: NotRequired[Dialogue]  # only for tests that score dialogue turns
+
+
+class Row(Result, Derived):
+    """One test x model in the report's `tests` list."""
+
+
+class ModelTotals(Metrics):
+    """One model over every test (`report.build.model_totals`): verdicts, samples, metrics."""
+
+    tests: int
+    passed: int
+    failed: int
+    error: int
+    samples: int
+    sample_passes: int
+    sample_errors: int
+
+
+class BudgetInfo(TypedDict):
+    limit_usd: float
+    spent_usd: float
+
+
+class SuiteRate(TypedDict):
+    passed: int
+    total: int
+    rate: float | None
+    ci: list[float]
+
+
+class CodeColumns(TypedDict):
+    """Sandbox columns of a suite row: all three or none."""
+
+    sandbox_runs: NotRequired[int]
+    syntax_error_rate: NotRequired[float]
+    mean_solution_lines: NotRequired[float | None]
+
+
+class SuiteRow(SuiteRate, CodeColumns):
+    """One model over a suite's cases (`report.suites.suite_row`)."""
+
+    suite: str
+    model: str
+    cases: int
+    errors: int
+    pass_at_1: float | None
+    cost_usd: float | None
+    cost_per_case: float | None
+    subjects: dict[str, SuiteRate]
+
+
+class PairedComparison(TypedDict):
+    """Exact paired (McNemar) test of two models on a suite's common cases."""
+
+    suite: str
+    a: str
+    b: str
+    cases: int
+    a_rate: float | None
+    b_rate: float | None
+    a_only: int
+    b_only: int
+    p_value: float
+    significant: bool
+
+
+class Route(TypedDict):
+    """The routing table's entry for a suite: the cheapest model not significantly worse."""
+
+    suite: str
+    best: str
+    best_rate: float | None
+    recommended: str
+    rate: float | None
+    cost_per_case: float | None
+    equivalent: list[str]
+    note: str
+
+
+class SuiteSections(TypedDict):
+    """The report's suite sections (`report.suites.compare`), empty lists without suites."""
+
+    suites: list[SuiteRow]
+    comparisons: list[PairedComparison]
+    routing: list[Route]
+
+
+class RowComparison(TypedDict):
+    """One test x model against its baseline row (`report.baseline.compare_row`)."""
+
+    test: str
+    model: str
+    baseline_passed: int
+    baseline_valid: int
+    passed: int
+    valid: int
+    p_value: float
+    alpha: float
+    regressed: bool
+    prompt_changed: bool
+
+
+class BaselineComparison(TypedDict):
+    """A report against a baseline report (`report.baseline.compare`)."""
+
+    source: str
+    created_at: str | None
+    rows: list[RowComparison]
+    regressions: int
+    changed_prompts: int
+    new: list[str]
+    gone: list[str]
+
+
+class Report(SuiteSections):
+    """The JSON document of `--llm-report` (and of `merge` and `compare`)."""
+
+    schema: str
+    version: int
+    created_at: str
+    models: dict[str, ModelInfo]
+    budget: BudgetInfo | None
+    totals: dict[str, ModelTotals]
+    tests: list[Row]
+    baseline: NotRequired[BaselineComparison]  # with --llm-baseline, or `compare --baseline`
+
+
+class Started(TypedDict):
+    """Not in the report: what a worker sends the controller at a test x model's setup, so that
+    a test that never produces a `Result` still gets a row (`report.build.broken_result`)."""
+
+    test: str
+    model: ModelInfo
+    plan: PlanInfo

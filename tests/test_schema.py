@@ -1,0 +1,174 @@
+"""The report's TypedDicts (report/schema.py) against real reports of the plugin: every key
+written is declared, every required key is written, every value has its declared type, and the
+scenario below writes every optional key at least once, so the types cannot drift from the JSON."""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from dataclasses import fields
+from typing import Any, Union, get_args, get_origin, get_type_hints, is_typeddict
+
+import pytest
+
+from pytest_llmeval.report import schema
+from pytest_llmeval.report.baseline import load_report
+from pytest_llmeval.testing import Cycle, FakeGateway, HTTPError
+from pytest_llmeval.verdict.records import CallRecord
+
+GOOD = "```python\ndef add(a, b):\n    return a + b\n```"
+WRONG = "```python\ndef add(a, b):\n    return a * b\n```"
+BROKEN = "```python\ndef add(a, b)\n    return a + b\n```"
+
+# Every kind of row, sample, call and section: a benchmark suite of generated code over two
+# models (sandbox runs with hidden cases, subjects, suite rows, comparisons, routing), a
+# dialogue (turns, a streamed call), a test whose setup fails (a row without samples), error
+# samples and retries (injected 429s), then a second run on a baseline with a response cache.
+SUITE = """
+import pytest
+from pytest_llmeval import extract_code
+from pytest_llmeval.conversation import Conversation
+
+CASES = [
+    pytest.param(a, marks=pytest.mark.llmeval_subject("small" if a < 3 else "large"), id=f"n{a}")
+    for a in range(6)
+]
+
+
+@pytest.mark.llmeval(pass_rate=0.5, samples=1, mode="observed")
+@pytest.mark.parametrize("a", CASES)
+def test_add(llm, sandbox, a):
+    code = extract_code(llm.chat(f"Write add(a, b), case {a}").text, "add")
+    sandbox.run(code, [f"assert add({a}, 1) == {a + 1}", "assert add(0, 0) == 0"], "add").check()
+
+
+@pytest.mark.llmeval(pass_rate=0.5, samples=3, mode="observed")
+def test_dialogue(llm):
+    with Conversation(llm, temperature=0) as convo:
+        convo.turn("first", stream=True)
+        convo.expect(True, "answered")
+        convo.turn("second")
+        convo.expect(len(convo.messages) == 4, "history kept", required=False)
+
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("this fixture always fails")
+
+
+@pytest.mark.llmeval(samples=2)
+def test_setup_error(llm, broken):
+    llm.chat("never sent")
+"""
+
+
+def check(value: Any, hint: Any, path: str, seen: dict[type, set[str]]) -> None:
+    """Assert that `value` (parsed JSON) is of type `hint`, recording the keys of TypedDicts."""
+    origin = get_origin(hint)
+    if is_typeddict(hint):
+        assert isinstance(value, dict), f"{path}: {value!r} is not a {hint.__name__}"
+        declared = hint.__required_keys__ | hint.__optional_keys__
+        unknown = set(value) - declared
+        assert not unknown, f"{path}: keys not declared in {hint.__name__}: {sorted(unknown)}"
+        missing = hint.__required_keys__ - set(value)
+        assert not missing, f"{path}: required keys of {hint.__name__} missing: {sorted(missing)}"
+        seen.setdefault(hint, set()).update(value)
+        hints = get_type_hints(hint)
+        for key, item in value.items():
+            check(item, hints[key], f"{path}.{key}", seen)
+    elif origin in (Union, types.UnionType):
+        options = [a for a in get_args(hint) if a is not type(None)]
+        assert len(options) == 1, f"{path}: only `X | None` unions are checked, not {hint}"
+        if value is not None:
+            check(value, options[0], path, seen)
+    elif origin is list:
+        assert isinstance(value, list), f"{path}: {value!r} is not a list"
+        for i, item in enumerate(value):
+            check(item, get_args(hint)[0], f"{path}[{i}]", seen)
+    elif origin is dict:
+        assert isinstance(value, dict), f"{path}: {value!r} is not an object"
+        key_type, value_type = get_args(hint)
+        assert key_type is str
+        for key, item in value.items():
+            check(item, value_type, f"{path}[{key!r}]", seen)
+    elif hint is float:
+        assert isinstance(value, int | float) and not isinstance(value, bool), f"{path}: {value!r}"
+    elif hint is int:
+        assert isinstance(value, int) and not isinstance(value, bool), f"{path}: {value!r}"
+    elif hint in (str, bool):
+        assert isinstance(value, hint), f"{path}: {value!r} is not a {hint.__name__}"
+    else:
+        raise AssertionError(f"{path}: the checker does not know {hint!r}")
+
+
+def reachable(hint: Any, found: set[type] | None = None) -> set[type]:
+    """The TypedDicts that `hint` contains, itself included."""
+    found = set() if found is None else found
+    if is_typeddict(hint):
+        if hint in found:
+            return found
+        found.add(hint)
+        for item in get_type_hints(hint).values():
+            reachable(item, found)
+    for arg in get_args(hint):
+        reachable(arg, found)
+    return found
+
+
+def build_reports(suite: pytest.Pytester, gateway: FakeGateway) -> list[schema.Report]:
+    """A first run (errors, retries, cache written), then a second on it as the baseline."""
+    gateway.add_model("good", GOOD)
+    gateway.add_model("bad", Cycle([GOOD, WRONG, BROKEN, WRONG]))
+    suite.makefile(
+        ".toml",
+        llmeval=f'base_url = "{gateway.base_url}"\nretries = 1\n'
+        "[models.good]\ninput_cost_per_mtok = 3.0\noutput_cost_per_mtok = 15.0\n"
+        "[models.bad]\ninput_cost_per_mtok = 0.1\noutput_cost_per_mtok = 0.4\n",
+    )
+    suite.makepyfile(test_bench=SUITE)
+    gateway.inject(HTTPError(429, retry_after=0.0), times=3, model="bad")
+    args = ["--llm-models=good,bad", "--llm-budget=5", "--llm-cache=readwrite"]
+    for extra in (["--llm-report=base.json"], ["--llm-baseline=base.json", "--llm-report=r.json"]):
+        result = suite.runpytest(*args, *extra)
+        assert result.ret == pytest.ExitCode.TESTS_FAILED  # the setup errors, at least
+    return [load_report(suite.path / name) for name in ("base.json", "r.json")]
+
+
+def test_reports_match_the_schema(suite: pytest.Pytester, gateway: FakeGateway) -> None:
+    base, report = build_reports(suite, gateway)
+    seen: dict[type, set[str]] = {}
+    check(base, schema.Report, "base.json", seen)
+    check(report, schema.Report, "r.json", seen)
+    # The scenario reaches every type of the report and writes every optional key somewhere,
+    # so the checks above covered all of the schema.
+    assert set(seen) == reachable(schema.Report)
+    never = {t.__name__: sorted(t.__optional_keys__ - keys) for t, keys in seen.items()}
+    assert {name: keys for name, keys in never.items() if keys} == {}
+    # Nullable values were null and not null, optional keys present and absent.
+    rows = report["tests"]
+    assert {r["stop_reason"] for r in rows} >= {"setup error", "completed"}
+    assert any("subject" in r for r in rows) and any("subject" not in r for r in rows)
+    assert any("dialogue" in r for r in rows) and any("dialogue" not in r for r in rows)
+    assert any(r["code"] is None for r in rows) and any(r["code"] for r in rows)
+    samples = [s for r in base["tests"] for s in r["samples"]]
+    assert any(s["outcome"] == "error" and s["cause"] for s in samples)
+    calls = [c for s in samples for c in s["calls"]]
+    assert any(c["retry_causes"] for c in calls) and any(c["ttft_s"] is not None for c in calls)
+    assert any(s["cached"] and s["saved_usd"] for r in rows for s in r["samples"])
+    assert report["budget"] is not None and report["baseline"]["rows"]
+    assert report["suites"] and report["comparisons"] and report["routing"]
+
+
+def test_call_records_write_every_field_in_order() -> None:
+    """`CallRecord.to_dict` spells its fields out: none may be added without it (or `Call`)."""
+    record = CallRecord("chat", "abc", 0.5, retry_causes=("rate_limit",))
+    written = record.to_dict()
+    assert list(written) == [f.name for f in fields(CallRecord)]
+    assert list(written) == list(typing.get_type_hints(schema.Call))
+    assert written["retry_causes"] == ["rate_limit"]
+    assert json.loads(json.dumps(written)) == written
+
+
+def test_the_constants_are_the_ones_reports_carry() -> None:
+    assert (schema.SCHEMA, schema.VERSION) == ("pytest-llmeval/report", 1)
