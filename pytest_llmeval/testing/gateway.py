@@ -200,7 +200,8 @@ class FakeGateway:
     """OpenAI-compatible HTTP server on 127.0.0.1 with per-model responders and injected faults.
 
     Latency applies to normal answers (including stalled and truncated ones), not to error faults.
-    ``in_flight`` counts POST requests being answered, ``peak_in_flight`` its highest value.
+    ``in_flight`` counts POST requests being answered, ``peak_in_flight`` its highest value;
+    both start again from zero at ``reset()`` (a request still answered then is not counted).
     """
 
     def __init__(self, *, latency_s: float = 0.0, seed: int = 0, port: int = 0) -> None:
@@ -211,6 +212,7 @@ class FakeGateway:
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0
         self.peak_in_flight = 0
+        self._generation = 0
         self._port = port
         self._lock = threading.Lock()
         self._models: dict[str, _Model] = {}
@@ -286,21 +288,24 @@ class FakeGateway:
             return sum(1 for r in self.requests if model is None or r.model == model)
 
     def reset(self) -> None:
-        """Forget models, pending faults and recorded requests; the in-flight peak restarts."""
+        """Forget models, pending faults, recorded requests and the requests in flight."""
         with self._lock:
             self._models.clear()
             self._faults.clear()
             self.requests.clear()
-            self.peak_in_flight = self.in_flight
+            self._generation += 1
+            self.in_flight = self.peak_in_flight = 0
 
-    def _enter(self) -> None:
+    def _enter(self) -> int:
         with self._lock:
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            return self._generation
 
-    def _leave(self) -> None:
+    def _leave(self, generation: int) -> None:
         with self._lock:
-            self.in_flight -= 1
+            if generation == self._generation:
+                self.in_flight -= 1
 
     def _record(self, request: RecordedRequest) -> int:
         with self._lock:
@@ -362,7 +367,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server: _Server
-    _in_flight = False
+    _generation: int | None = None
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet; requests are recorded on the gateway instead."""
@@ -384,17 +389,16 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         """A request is in flight from its arrival until its answer's last write starts (so a
         client that has its answer never sees it still counted)."""
-        self._in_flight = True
-        self.server.gateway._enter()
+        self._generation = self.server.gateway._enter()
         try:
             self._post()
         finally:
             self._answered()
 
     def _answered(self) -> None:
-        if self._in_flight:
-            self._in_flight = False
-            self.server.gateway._leave()
+        if self._generation is not None:
+            self.server.gateway._leave(self._generation)
+            self._generation = None
 
     def _post(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))

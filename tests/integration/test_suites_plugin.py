@@ -1,14 +1,11 @@
-"""Benchmark suites through the plugin: dataset params, suite rows per subject, McNemar, routing."""
+"""Benchmark suites through the plugin: suite rows per subject, McNemar, routing."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.datasets import load_mmlu
-from pytest_llmeval.params import params
 from pytest_llmeval.testing import FakeGateway
 
 # Eight questions answered B and two answered C, over two subjects.
@@ -30,14 +27,6 @@ def test_mmlu(llm, q):
 def test_not_a_suite(llm):
     llm.chat("hi")
 """
-
-
-def test_params_names_cases_by_id_and_marks_the_subject(tmp_path: Path) -> None:
-    path = tmp_path / "q.csv"
-    path.write_text(QUESTIONS)
-    first = params(load_mmlu(path))[0]
-    assert first.id == "algebra-0"
-    assert [(m.name, m.args) for m in first.marks] == [("llmeval_subject", ("algebra",))]
 
 
 def test_suite_rows_comparison_and_routing(

@@ -1,4 +1,4 @@
-"""Response cache: hit, miss and replay semantics, zero-request reruns, concurrency, crashes."""
+"""Response cache through the plugin: hits, replay, zero-request reruns, concurrency, crashes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.calls.cache import ResponseCache, cache_key
 from pytest_llmeval.testing import Cycle, FakeGateway, HTTPError
 
 ALL_PASS = """
@@ -40,25 +39,6 @@ def entries(folder: Path) -> int:
     with sqlite3.connect(folder / ".llmeval_cache" / "responses.sqlite") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         return int(db.execute("SELECT count(*) FROM responses").fetchone()[0])
-
-
-def test_key_separates_samples_and_ignores_nothing_else() -> None:
-    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 1}
-    m = ["m", "m-id"]
-    key = cache_key("chat", m, body, False, [0, 0])
-    assert key == cache_key("chat", m, dict(body), False, [0, 0])
-    assert key != cache_key("chat", m, body, False, [1, 0])
-    assert key != cache_key("chat", m, body, False, [0, 1])
-    assert key != cache_key("chat", m, body, True, [0, 0])
-    assert key != cache_key("chat", ["m", "m2-id"], body, False, [0, 0])
-    assert key != cache_key("chat", ["alias", "m-id"], body, False, [0, 0])  # same id, other model
-    assert key != cache_key("chat", m, {**body, "temperature": 0}, False, [0, 0])
-    assert key != cache_key("completion", m, body, False, [0, 0])
-
-
-def test_unknown_mode_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="readwrite"):
-        ResponseCache(tmp_path, "sometimes")
 
 
 def test_bad_mode_is_a_usage_error(suite: pytest.Pytester) -> None:
@@ -238,6 +218,7 @@ def test_case(llm, case):
 """
 
 
+@pytest.mark.slow
 def test_concurrent_writers_lose_nothing(suite: pytest.Pytester, gateway: FakeGateway) -> None:
     gateway.add_model("m", "PASS")
     suite.makepyfile(test_suite=MANY_TESTS)
@@ -261,6 +242,7 @@ def settled_count(gateway: FakeGateway, quiet_s: float = 0.3, limit_s: float = 1
     return count
 
 
+@pytest.mark.slow
 def test_killed_run_leaves_a_usable_cache(
     suite: pytest.Pytester, gateway: FakeGateway, start_pytest: Callable[..., Any]
 ) -> None:

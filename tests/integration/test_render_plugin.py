@@ -1,15 +1,13 @@
-"""Reports for people: Markdown, HTML (rendered by headless Chromium) and JUnit properties."""
+"""Reports for people through the plugin: Markdown, HTML (headless Chromium), JUnit properties."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -135,50 +133,3 @@ def test_html_report_renders_offline(suite: pytest.Pytester, gateway: FakeGatewa
     assert dom.count('class="bar"') == 6  # pass rate, latency, cost: one bar per model each
     assert dom.count('class="ci"') == 2  # confidence whiskers on the pass-rate bars
     assert 'aria-label="pass rate (95% CI)"' in dom
-
-
-def test_html_is_one_file_with_the_data_inline(tmp_path: Path) -> None:
-    from pytest_llmeval.report.render import html
-
-    report: dict[str, Any] = {
-        "created_at": "now",
-        "tests": [],
-        "totals": {},
-        "models": {},
-        "budget": None,
-    }
-    page = html({**report, "tests": []})
-    data = page.split('id="llmeval-data">', 1)[1].split("</script>", 1)[0]
-    assert json.loads(data) == {"rows": [], "models": []}
-    assert "<script src" not in page and "<link" not in page
-
-
-def synthetic_row(i: int, verdict: str) -> dict[str, Any]:
-    return {
-        "test": f"test_suite.py::test_case[{i}]",
-        "model": "m",
-        "passed": 9 if verdict == "passed" else 2,
-        "failed": 1 if verdict == "passed" else 8,
-        "errors": 0,
-        "run": 10,
-        "ci": [0.5, 1.0],
-        "verdict": verdict,
-        "plan": {"pass_rate": 0.8, "mode": "not_worse", "marked": True},
-        "metrics": {"latency_p50_s": 0.1, "cost_usd": None, "cached_samples": 0},
-    }
-
-
-def test_markdown_fits_a_pr_comment() -> None:
-    from pytest_llmeval.report.render import markdown
-
-    tests = [synthetic_row(i, "failed" if i % 50 == 0 else "passed") for i in range(500)]
-    report = {"tests": tests, "totals": {}, "budget": None}
-    full = markdown(report, limit=10**9)
-    assert full.count("| ✅ |") == 490 and full.count("| ❌ |") == 10
-    short = markdown(report, limit=5000)
-    assert len(short) <= 5000 and short.count("| ❌ |") == 10 and "| ✅ |" not in short
-    assert "490 passing rows with unchanged prompts are left out to fit" in short
-    cut = markdown({**report, "tests": [synthetic_row(i, "failed") for i in range(500)]}, 5000)
-    assert len(cut) <= 5000 and cut.endswith(
-        "(truncated to fit; the JSON and HTML reports have everything)\n"
-    )

@@ -4,10 +4,7 @@ scenario below writes every optional key at least once, so the types cannot drif
 
 from __future__ import annotations
 
-import json
 import types
-import typing
-from dataclasses import fields
 from typing import Any, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 import pytest
@@ -15,7 +12,6 @@ import pytest
 from pytest_llmeval.report import schema
 from pytest_llmeval.report.baseline import load_report
 from pytest_llmeval.testing import Cycle, FakeGateway, HTTPError
-from pytest_llmeval.verdict.records import CallRecord
 
 GOOD = "```python\ndef add(a, b):\n    return a + b\n```"
 WRONG = "```python\ndef add(a, b):\n    return a * b\n```"
@@ -158,17 +154,3 @@ def test_reports_match_the_schema(suite: pytest.Pytester, gateway: FakeGateway) 
     assert any(s["cached"] and s["saved_usd"] for r in rows for s in r["samples"])
     assert report["budget"] is not None and report["baseline"]["rows"]
     assert report["suites"] and report["comparisons"] and report["routing"]
-
-
-def test_call_records_write_every_field_in_order() -> None:
-    """`CallRecord.to_dict` spells its fields out: none may be added without it (or `Call`)."""
-    record = CallRecord("chat", "abc", 0.5, retry_causes=("rate_limit",))
-    written = record.to_dict()
-    assert list(written) == [f.name for f in fields(CallRecord)]
-    assert list(written) == list(typing.get_type_hints(schema.Call))
-    assert written["retry_causes"] == ["rate_limit"]
-    assert json.loads(json.dumps(written)) == written
-
-
-def test_the_constants_are_the_ones_reports_carry() -> None:
-    assert (schema.SCHEMA, schema.VERSION) == ("pytest-llmeval/report", 1)

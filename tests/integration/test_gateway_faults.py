@@ -374,6 +374,7 @@ def sender(request: Any) -> str:
     return str(request.prompt.rsplit(" ", 1)[-1])
 
 
+@pytest.mark.slow
 def test_max_concurrency_holds_across_workers(
     suite: pytest.Pytester, gateway: FakeGateway, plugin_args: list[str]
 ) -> None:
@@ -399,6 +400,7 @@ def test_rpm_holds_across_workers(suite: pytest.Pytester, gateway: FakeGateway) 
         assert arrivals[120 + extra] - arrivals[0] >= (extra + 1) * 0.5 - 0.1
 
 
+@pytest.mark.slow
 def test_a_429_seen_by_one_worker_halves_the_limit_of_both(
     suite: pytest.Pytester, gateway: FakeGateway
 ) -> None:

@@ -1,0 +1,24 @@
+"""The report schema's constants, and call records that write every field in order."""
+
+from __future__ import annotations
+
+import json
+import typing
+from dataclasses import fields
+
+from pytest_llmeval.report import schema
+from pytest_llmeval.verdict.records import CallRecord
+
+
+def test_call_records_write_every_field_in_order() -> None:
+    """`CallRecord.to_dict` spells its fields out: none may be added without it (or `Call`)."""
+    record = CallRecord("chat", "abc", 0.5, retry_causes=("rate_limit",))
+    written = record.to_dict()
+    assert list(written) == [f.name for f in fields(CallRecord)]
+    assert list(written) == list(typing.get_type_hints(schema.Call))
+    assert written["retry_causes"] == ["rate_limit"]
+    assert json.loads(json.dumps(written)) == written
+
+
+def test_the_constants_are_the_ones_reports_carry() -> None:
+    assert (schema.SCHEMA, schema.VERSION) == ("pytest-llmeval/report", 1)
