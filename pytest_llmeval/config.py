@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.local.models import BUNDLED
-from pytest_llmeval.report.schema import ModelInfo
+
+if TYPE_CHECKING:
+    from pytest_llmeval.report.schema import ModelInfo
 
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 APIS = ("chat", "completion")
@@ -246,6 +247,8 @@ def check_known(settings: Settings, names: tuple[str, ...], where: str) -> None:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # only where there is a file to read
+
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)

@@ -298,14 +298,16 @@ def _budget(
     config: pytest.Config, workerinput: dict[str, Any] | None, run_dir: Path | None
 ) -> Budget | None:
     """The controller creates the run's ledger in the run folder; workers share its path."""
+    from_controller = None if workerinput is None else workerinput.get(BUDGET_INPUT)
+    if from_controller:
+        from pytest_llmeval.calls.budget import Budget
+
+        return Budget(from_controller[0], Path(from_controller[1]))
+    limit = config.getoption("llm_budget")
+    if workerinput is not None or limit is None or run_dir is None:
+        return None  # no budget, or no model selected: nothing to spend
     from pytest_llmeval.calls.budget import Budget
 
-    if workerinput is not None:
-        shared = workerinput.get(BUDGET_INPUT)
-        return Budget(shared[0], Path(shared[1])) if shared else None
-    limit = config.getoption("llm_budget")
-    if limit is None or run_dir is None:
-        return None  # no model selected: nothing to spend
     return Budget.create(limit, run_dir / "budget")
 
 
@@ -828,28 +830,28 @@ class Reporter:
 
     @pytest.hookimpl(trylast=True)  # after xdist has stopped the workers
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self._interrupted()
+        option = self.config.getoption
+        wanted = [n for n in ("llm_report", "llm_report_md", "llm_report_html") if option(n)]
+        # An interrupted run or one without LLM results never replaces a baseline.
+        update = (
+            option("llm_update_baseline")
+            and self.results
+            and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+        )
+        if not wanted and not update:
+            return
         from pytest_llmeval.report.build import write_report, write_text
         from pytest_llmeval.report.render import html, markdown
 
-        self._interrupted()
-        option = self.config.getoption
-        for name, write in (
-            ("llm_report", write_report),
-            ("llm_report_md", lambda report, path: write_text(path, markdown(report))),
-            ("llm_report_html", lambda report, path: write_text(path, html(report))),
-        ):
-            if option(name):
-                write(self.report(), Path(option(name)))
-        # An interrupted run or one without LLM results never replaces a baseline.
-        if (
-            option("llm_update_baseline")
-            and self.results
-            and session.exitstatus
-            in (
-                pytest.ExitCode.OK,
-                pytest.ExitCode.TESTS_FAILED,
-            )
-        ):
+        writers: dict[str, Callable[[Report, Path], None]] = {
+            "llm_report": write_report,
+            "llm_report_md": lambda report, path: write_text(path, markdown(report)),
+            "llm_report_html": lambda report, path: write_text(path, html(report)),
+        }
+        for name in wanted:
+            writers[name](self.report(), Path(option(name)))
+        if update:
             fresh = {k: v for k, v in self.report().items() if k != "baseline"}
             write_report(fresh, Path(option("llm_baseline")))
             self.baseline_written = True

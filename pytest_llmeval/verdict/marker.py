@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.config import APIS, Settings
 from pytest_llmeval.errors import ConfigError
-from pytest_llmeval.report.schema import PlanInfo
 from pytest_llmeval.verdict.stats import MODES, pass_threshold
+
+if TYPE_CHECKING:
+    from pytest_llmeval.report.schema import PlanInfo
 
 DEFAULT_WILDCARD = "*"
 _KWARGS = ("pass_rate", "samples", "confidence", "mode", "models", "api")

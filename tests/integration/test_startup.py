@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-HEAVY = ("jsonschema", "openai", "pytest_llmeval.sandbox.host", "pytest_llmeval.local.server")
+HEAVY = (
+    "jsonschema",
+    "openai",
+    "pytest_llmeval.calls.client",
+    "pytest_llmeval.local.server",
+    "pytest_llmeval.report.build",
+    "pytest_llmeval.report.render",
+    "pytest_llmeval.sandbox.host",
+    "pytest_llmeval.verdict.sampling",
+)
 CONFTEST = f"""
 import sys
 
-def pytest_sessionfinish(session):
+def pytest_unconfigure(config):  # after every plugin's end of session
     loaded = sorted(m for m in sys.modules if m.startswith({HEAVY!r}))
     with open("loaded.txt", "w") as out:
         out.write(",".join(loaded))
