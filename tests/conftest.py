@@ -9,10 +9,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_llmeval.calls.shared_file import alive
+from pytest_llmeval.local.server import LocalServer
 from pytest_llmeval.testing import FakeGateway
 
 pytest_plugins = ["pytester"]
@@ -76,3 +79,38 @@ def start_pytest(
         return proc
 
     return start
+
+
+STANDIN = Path(__file__).with_name("standin_llama_server.py")
+
+
+@pytest.fixture
+def standin(tmp_path: Path) -> Path:
+    """An executable stand-in for llama-server: same flags, serves the fake gateway, and
+    misbehaves as $STANDIN_MODE says (bind, bind-once, crash, sigill, hang)."""
+    path = tmp_path / "llama-server"
+    path.write_text(f"#!{sys.executable}\n" + STANDIN.read_text())
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def gguf(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.gguf"
+    path.write_bytes(b"GGUF")
+    return path
+
+
+@pytest.fixture
+def server(standin: Path, gguf: Path) -> Iterator[LocalServer]:
+    server = LocalServer(name="tiny", binary=standin, model=gguf, startup_timeout=20)
+    yield server
+    server.stop()
+
+
+def wait_dead(pid: int, seconds: float = 15) -> bool:
+    """Wait until process `pid` has exited (a zombie counts as exited)."""
+    deadline = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not alive(pid)

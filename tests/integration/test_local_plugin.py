@@ -2,104 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import default_sigint
+from conftest import default_sigint, wait_dead
 
+from pytest_llmeval.calls.shared_file import alive
 from pytest_llmeval.local.server import (
     SERVER_ENV,
-    LocalServer,
 )
-
-STANDIN = """\
-#!{python}
-'''Stand-in for llama-server: same flags, serves the fake gateway, misbehaves on request.'''
-import argparse, os, sys, time
-from pathlib import Path
-from pytest_llmeval.testing import FakeGateway
-
-
-parser = argparse.ArgumentParser()
-for flag in ("--model", "--host", "--port", "--parallel", "--ctx-size", "--threads", "--alias"):
-    parser.add_argument(flag)
-parser.add_argument("--no-webui", action="store_true")
-parser.add_argument("--offline", action="store_true")
-args = parser.parse_args()
-log = os.environ.get("STANDIN_LOG")
-if log:
-    with open(log, "a") as handle:
-        handle.write(f"{{os.getpid()}} {{args.port}} {{args.model}}\\n")
-mode = os.environ.get("STANDIN_MODE", "ok")
-once = Path(os.environ.get("STANDIN_ONCE", "/nonexistent"))
-if mode == "bind-once" and not once.exists():
-    once.write_text("failed once")
-    mode = "bind"
-if mode == "bind":
-    print(f"couldn't bind HTTP server socket, hostname: 127.0.0.1, port: {{args.port}}", flush=True)
-    sys.exit(1)
-if mode == "crash":
-    print("error: failed to load model: invalid magic", flush=True)
-    sys.exit(1)
-if mode == "sigill":
-    import resource, signal
-    print("load_tensors: CPU_REPACK model buffer size = 60.00 MiB", flush=True)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    os.kill(os.getpid(), signal.SIGILL)
-time.sleep(float(os.environ.get("STANDIN_DELAY", "0")))
-if mode == "hang":
-    time.sleep(3600)
-gateway = FakeGateway(port=int(args.port)).start()
-gateway.add_model(args.alias, "PASS")
-print("server is listening", flush=True)
-while True:
-    time.sleep(1)
-"""
-
-
-@pytest.fixture
-def standin(tmp_path: Path) -> Path:
-    path = tmp_path / "llama-server"
-    path.write_text(STANDIN.format(python=sys.executable))
-    path.chmod(0o755)
-    return path
-
-
-@pytest.fixture
-def gguf(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.gguf"
-    path.write_bytes(b"GGUF")
-    return path
-
-
-@pytest.fixture
-def server(standin: Path, gguf: Path) -> Iterator[LocalServer]:
-    server = LocalServer(name="tiny", binary=standin, model=gguf, startup_timeout=20)
-    yield server
-    server.stop()
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
-
-
-def wait_dead(pid: int, seconds: float = 15) -> bool:
-    deadline = time.monotonic() + seconds
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return not alive(pid)
-
 
 LOCAL_SUITE = """
 import pytest
