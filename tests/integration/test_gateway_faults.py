@@ -333,9 +333,10 @@ import os, pathlib, time
 import pytest
 
 @pytest.fixture(scope="session", autouse=True)
-def together():
+def together(request):
     # every worker starts sampling at the same moment, so that they compete for the model
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    # (the worker count of this run, not of an outer xdist run whose environment it inherits)
+    workers = getattr(request.config, "workerinput", {{}}).get("workercount", 1)
     folder = pathlib.Path({folder!r})
     folder.mkdir(exist_ok=True)
     (folder / str(os.getpid())).touch()
