@@ -601,6 +601,12 @@ class Supervisor:
             for pid in (started, tests_pid):
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
+            # A pass counts only if the forker reports the candidate's end: code that killed or
+            # stopped it may have done so just before the verdict, before waitpid can tell.
+            # (A forker that is alive answers at once; only a stopped one makes us wait.)
+            if result["status"] == "passed":
+                answered = self.candidate_exit(started, max(deadline, time.monotonic() + 1.0))
+                self.forker_gone = self.forker_gone or answered is None
         return {**result, **self.output(workdir, job)}
 
     def run_io(self, job: dict[str, Any], workdir: str) -> dict[str, Any]:

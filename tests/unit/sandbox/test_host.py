@@ -327,6 +327,13 @@ def test_killing_the_sandbox_is_not_a_pass(box: Sandbox, at_import: str) -> None
     still_works(box)
 
 
+def test_stopping_the_forker_is_not_a_pass(box: Sandbox) -> None:
+    at_import = "import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)"
+    result = attack(box, "return a + b", at_import=at_import, timeout=1.0)
+    assert result.status == "failed" and "killed a process of the sandbox" in str(result.message)
+    still_works(box)
+
+
 def test_patched_builtins_do_not_reach_the_tests(box: Sandbox) -> None:
     at_import = """
         import builtins
