@@ -687,9 +687,8 @@ class _Job:
         decided = outcome(sampled, message, regressed, fail_on, BASELINE in config.stash)
         if decided.failed:
             result["message"] = decided.message
-        first = sampled.first_failure or sampled.first_error
-        if decided.reraise and first is not None:
-            raise first
+        if decided.reraise is not None:
+            raise decided.reraise
         if decided.failed:
             pytest.fail(decided.message or "", pytrace=False)
 

@@ -38,7 +38,7 @@ class Outcome:
 
     failed: bool
     message: str | None = None
-    reraise: bool = False
+    reraise: BaseException | None = None
 
 
 def outcome(
@@ -54,7 +54,7 @@ def outcome(
     if sampled.verdict == "passed":
         return Outcome(False)
     first = sampled.first_failure or sampled.first_error
-    return Outcome(True, message or "", reraise=not sampled.plan.marked and first is not None)
+    return Outcome(True, message or "", reraise=None if sampled.plan.marked else first)
 
 
 def interruption(
