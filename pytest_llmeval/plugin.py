@@ -13,6 +13,7 @@ import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Coroutine, Generator, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ import pytest
 from pytest_llmeval.calls import CACHE_MODES
 from pytest_llmeval.config import ModelSettings, Settings, find_config_file, load_settings
 from pytest_llmeval.errors import BaselineError, ConfigError
+from pytest_llmeval.lookahead import SessionFixtures, Upcoming, global_reason, readiness
 from pytest_llmeval.sandbox import ISOLATIONS
 from pytest_llmeval.verdict.marker import (
     UNMARKED,
@@ -50,8 +52,10 @@ if TYPE_CHECKING:
     from pytest_llmeval.report.schema import ModelInfo, Report, Row, Started
     from pytest_llmeval.sandbox.host import Limits, Sandbox
     from pytest_llmeval.testing import FakeGateway
+    from pytest_llmeval.verdict.ahead import RunAhead
     from pytest_llmeval.verdict.origin import Machinery
     from pytest_llmeval.verdict.sampling import Classifier, Sampled
+    from pytest_llmeval.verdict.window import Window
 
 KEY = "llmeval"
 LOCAL_URLS = "llmeval_local_urls"
@@ -243,7 +247,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[BASELINE] = baseline
         config.stash[BASELINE_ROWS] = index(baseline)
     _terminate_as_interrupt(config)
-    config.pluginmanager.register(Sampler(), "llmeval-sampler")
+    config.pluginmanager.register(Sampler(config), "llmeval-sampler")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(config), "llmeval-xdist")
     if not hasattr(config, "workerinput"):
@@ -514,9 +518,49 @@ class Sampler:
     """Runs LLM test bodies as samples; registered at configure time so that it comes before
     other plugins' `pytest_pyfunc_call` (anyio, pytest-asyncio), which would run a body once.
 
-    An async test that pytest-asyncio or anyio runs is sampled on their event loop, with their
-    async fixtures: the item's function is swapped for a sampler coroutine that they run.
+    Cases that may run ahead of their turn (see `lookahead`) are launched a bounded number of
+    samples ahead and share one window with every other sample of the process; each still
+    reports at its turn. An async test that pytest-asyncio or anyio runs is sampled on their
+    event loop, with their async fixtures: the item's function is swapped for a sampler
+    coroutine that they run.
     """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.window: Window | None = None
+        self.fixtures: SessionFixtures | None = None
+        self.off: str | None = None
+        self.engine: RunAhead | None = None
+        self.upcoming: Upcoming | None = None
+        self.jobs: dict[str, _Job] = {}
+        self.reasons: dict[str, str] = {}
+        if RUNTIME not in config.stash:
+            return
+        from pytest_llmeval.verdict.window import Window
+
+        self.window = Window(config.stash[SETTINGS].concurrency)
+        self.off = global_reason(config)
+        if self.off is None:
+            self.fixtures = SessionFixtures()
+            config.pluginmanager.register(self.fixtures, "llmeval-session-fixtures")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        if self.fixtures is None or self.window is None:
+            return (yield)
+        from pytest_llmeval.verdict.ahead import RunAhead
+
+        runtime = self.config.stash[RUNTIME]
+        self.upcoming = Upcoming(session)
+        if self.upcoming.worker and self.upcoming.queue is None:
+            self.off = "this pytest-xdist does not show a worker's queue"
+        self.engine = RunAhead(self.window, 2 * self.window.size, runtime.pool.aclose)
+        try:
+            return (yield)
+        finally:
+            self.engine.close()
+            self.engine = None
+            self.jobs.clear()
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
@@ -524,7 +568,8 @@ class Sampler:
         if not isinstance(item, pytest.Function) or model is None or not _loop_plugin(item):
             return (yield)
         original = item.obj
-        job = _Job.of(item, model, original)
+        job = _Job.of(item, model, original, self.window)
+        job.in_order = self._fill(item)
         item.obj = _sampler(job)
         try:
             return (yield)
@@ -539,7 +584,19 @@ class Sampler:
         model = _model_name(pyfuncitem)
         if model is None or getattr(inspect.unwrap(pyfuncitem.obj), SAMPLER, False):
             return None  # not an LLM test, or a loop plugin runs the sampler coroutine
-        job = _Job.of(pyfuncitem, model, pyfuncitem.obj)
+        in_order = self._fill(pyfuncitem)
+        launched = None if self.engine is None else self.engine.take(pyfuncitem.nodeid)
+        if launched is not None:
+            job = self.jobs.pop(pyfuncitem.nodeid)
+            try:
+                sampled = launched.wait()
+            except BaseException as exc:
+                job.keep(exc)
+                raise
+            job.finish(sampled)
+            return True
+        job = _Job.of(pyfuncitem, model, pyfuncitem.obj, self.window)
+        job.in_order = in_order
         if not inspect.iscoroutinefunction(job.function):
             job.finish(job.run_sync())
             return True
@@ -550,6 +607,39 @@ class Sampler:
             raise
         job.finish(sampled)
         return True
+
+    def _fill(self, current: pytest.Function) -> str | None:
+        """Launch the cases after `current` that may run ahead, while the lookahead has room;
+        returns why `current` itself runs in its turn, if it does."""
+        engine, upcoming, fixtures = self.engine, self.upcoming, self.fixtures
+        if engine is None or upcoming is None or fixtures is None:
+            return self.off
+        for item in upcoming.after(current):
+            nodeid = item.nodeid
+            if not engine.has_room():
+                break
+            if engine.seen(nodeid) or nodeid in self.reasons:
+                continue
+            model = _model_name(item)
+            if not isinstance(item, pytest.Function) or model is None:
+                continue
+            ready = readiness(item, fixtures, _loop_plugin(item))
+            if ready.reason is not None:
+                self.reasons[nodeid] = ready.reason
+                continue
+            if not ready.ready:
+                break
+            try:
+                job = _Job.before_turn(item, model, ready.values, self.window)
+            except (Exception, pytest.fail.Exception, pytest.skip.Exception) as exc:
+                self.reasons[nodeid] = f"could not be prepared ahead ({type(exc).__name__})"
+                continue
+            self.jobs[nodeid] = job
+            if inspect.iscoroutinefunction(job.function):
+                engine.launch_async(nodeid, job.plan.samples, job.run_async)
+            else:
+                engine.launch(nodeid, job.plan.samples, job.run_sync)
+        return self.reasons.get(current.nodeid, self.off)
 
 
 SAMPLER = "__llmeval_sampler__"
@@ -582,14 +672,22 @@ def _sampler(job: _Job) -> Callable[..., Coroutine[Any, Any, None]]:
 class _Job:
     """One test x model to sample: its plan, body, classifier and baseline gate."""
 
-    def __init__(self, item: pytest.Function, model: str, function: Callable[..., Any]) -> None:
+    def __init__(
+        self,
+        item: pytest.Function,
+        model: str,
+        function: Callable[..., Any],
+        kwargs: dict[str, Any],
+        window: Window | None,
+        ahead: bool = False,
+    ) -> None:
         config = item.config
         self.item, self.model, self.function = item, model, function
+        self.kwargs, self.window, self.ahead = kwargs, window, ahead
+        self.in_order: str | None = None
         self.settings, self.runtime = config.stash[SETTINGS], config.stash[RUNTIME]
         self.plan = _plan(config, _spec(item), model)
         self.subject = _subject(item)
-        names = inspect.signature(function).parameters
-        self.kwargs = {name: item.funcargs[name] for name in names if name in item.funcargs}
         self.test = _test_name(item, model)
         self.base = config.stash.get(BASELINE_ROWS, {}).get((self.test, model))
         replaying = self.runtime.cache is not None and self.runtime.cache.replay
@@ -599,7 +697,10 @@ class _Job:
         self.partial: Sampled | None = None
 
     @classmethod
-    def of(cls, item: pytest.Function, model: str, function: Callable[..., Any]) -> _Job:
+    def of(
+        cls, item: pytest.Function, model: str, function: Callable[..., Any], window: Window | None
+    ) -> _Job:
+        """The job of a case whose fixtures pytest has set up (it runs in its turn)."""
         backend = item.funcargs.get("anyio_backend", "asyncio")
         if inspect.iscoroutinefunction(function) and backend not in ("asyncio", ("asyncio", {})):
             pytest.fail(
@@ -607,16 +708,40 @@ class _Job:
                 f"the anyio backend {backend!r} is not supported",
                 pytrace=False,
             )
-        return cls(item, model, function)
+        names = inspect.signature(function).parameters
+        kwargs = {name: item.funcargs[name] for name in names if name in item.funcargs}
+        return cls(item, model, function, kwargs, window)
 
-    def run_sync(self) -> Sampled:
+    @classmethod
+    def before_turn(
+        cls, item: pytest.Function, model: str, values: dict[str, Any], window: Window | None
+    ) -> _Job:
+        """The job of a case that runs before its turn: `llm` and `llm_model` are built as the
+        fixtures would build them; every other argument is a parameter or a session value."""
+        settings = item.config.stash[SETTINGS]
+        kwargs: dict[str, Any] = {}
+        for name in inspect.signature(item.obj).parameters:
+            if name == "llm_model":
+                kwargs[name] = settings.model(model)
+            elif name == "llm":
+                from pytest_llmeval.calls.client import LLM
+
+                url = values.get("llm_gateway_url", settings.base_url)
+                pool = item.config.stash[RUNTIME].pool
+                kwargs[name] = LLM(settings.model(model), pool, url, test=item.nodeid)
+            elif name in values:
+                kwargs[name] = values[name]
+        return cls(item, model, item.obj, kwargs, window, ahead=True)
+
+    def run_sync(self, stop: Future[None] | None = None) -> Sampled:
         from pytest_llmeval.verdict.sampling import run_sync
 
         width = self.settings.concurrency
         body = lambda: self.function(**self.kwargs)  # noqa: E731
         return run_sync(
-            self.plan, body, width, self.classifier, self.stop, self.ordered, self.aborted
-        )
+            self.plan, body, width, self.classifier, self.stop, self.ordered, self.aborted,
+            self.window, stop,
+        )  # fmt: skip
 
     async def run_async(self) -> Sampled:
         from pytest_llmeval.verdict.sampling import run_async
@@ -624,15 +749,17 @@ class _Job:
         width = self.settings.concurrency
         body = lambda: self.function(**self.kwargs)  # noqa: E731
         return await run_async(
-            self.plan, body, width, self.classifier, self.stop, self.ordered, self.aborted
-        )
+            self.plan, body, width, self.classifier, self.stop, self.ordered, self.aborted,
+            self.window,
+        )  # fmt: skip
 
     def aborted(self, sampled: Sampled, exc: BaseException) -> None:
-        """Sampling was cut short; a cancelled loop says why only when the loop returns."""
+        """Sampling was cut short; a cancelled loop says why only when the loop returns, and a
+        case run ahead hears why from whoever consumes it at its turn."""
         import asyncio
 
         self.partial = sampled
-        if not isinstance(exc, asyncio.CancelledError):
+        if not self.ahead and not isinstance(exc, asyncio.CancelledError):
             self.keep(exc)
 
     def keep(self, exc: BaseException) -> None:
@@ -668,6 +795,8 @@ class _Job:
         result = sampled_result(self.item.nodeid, self.test, model, sampled, message)
         if self.subject is not None:
             result["subject"] = self.subject
+        if self.in_order is not None:
+            result["in_order"] = self.in_order
         return result
 
     def finish(self, sampled: Sampled) -> None:

@@ -132,6 +132,7 @@ class Result(TypedDict):
     message: str | None
     samples: list[Sample]
     subject: NotRequired[str]  # a benchmark case's `llmeval_subject`
+    in_order: NotRequired[str]  # why the case did not run ahead of its turn
 
 
 class Metrics(TypedDict):

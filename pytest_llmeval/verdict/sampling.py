@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 from pytest_llmeval.errors import BodyError
 from pytest_llmeval.verdict.marker import Plan
@@ -29,6 +29,7 @@ from pytest_llmeval.verdict.stats import (
     settled,
     thresholds,
 )
+from pytest_llmeval.verdict.window import Stopped, Window
 
 STOP_COMPLETED = "completed"
 STOP_SETTLED = "settled"
@@ -264,21 +265,35 @@ def run_sync(
     gate: Gate | None = None,
     ordered: bool = False,
     on_abort: OnAbort | None = None,
+    window: Window | None = None,
+    stop: Future[None] | None = None,
 ) -> Sampled:
-    """Sample a synchronous body on a thread pool, each sample in its own context copy."""
+    """Sample a synchronous body on threads, each sample in its own context copy; every sample
+    holds a slot of the shared `window`. Setting `stop` calls the run off (Stopped)."""
     start = time.perf_counter()
     tally = _Tally(plan, classifier, gate, ordered, on_abort)
     width = max(1, min(concurrency, plan.samples))
     launched = 0
     pending: set[Future[SampleRecord | BaseException]] = set()
+    if stop is not None and window is not None:
+        stop.add_done_callback(lambda _: window.wake_all())
     try:
         while True:
             while tally.may_launch(launched, width) and len(pending) < width:
-                pending.add(_in_thread(tally.run, launched, body))
+                if window is not None and not window.try_acquire():
+                    if pending:
+                        break  # judge our own samples while the window is full
+                    window.acquire(stop)
+                release = None if window is None else window.release
+                pending.add(_in_thread(tally.run, launched, body, release))
                 launched += 1
             if not pending:
                 break
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            waited: set[Future[Any]] = {*pending, stop} if stop is not None else set(pending)
+            done, _ = wait(waited, return_when=FIRST_COMPLETED)
+            if stop is not None and stop.done():
+                raise Stopped
+            pending -= done
             for future in done:
                 tally.add(future.result())
     except BaseException as exc:  # Ctrl-C or a plugin's timeout, in this thread
@@ -291,8 +306,9 @@ def _in_thread(
     run: Callable[[int, Callable[[], object]], SampleRecord | BaseException],
     index: int,
     body: Callable[[], object],
+    release: Callable[[], None] | None = None,
 ) -> Future[SampleRecord | BaseException]:
-    """Run one sample on a daemon thread in a copy of this context.
+    """Run one sample on a daemon thread in a copy of this context, then free its slot.
 
     Daemon threads let Ctrl-C end the process at once instead of waiting for in-flight requests.
     """
@@ -304,6 +320,9 @@ def _in_thread(
             future.set_result(ctx.run(run, index, body))
         except BaseException as exc:  # a bug in the engine itself: fail loudly, never hang
             future.set_exception(exc)
+        finally:
+            if release is not None:
+                release()
 
     threading.Thread(target=target, name=f"llmeval-sample-{index}", daemon=True).start()
     return future
@@ -317,8 +336,10 @@ async def run_async(
     gate: Gate | None = None,
     ordered: bool = False,
     on_abort: OnAbort | None = None,
+    window: Window | None = None,
 ) -> Sampled:
-    """Sample an async body as concurrent tasks on the running event loop."""
+    """Sample an async body as concurrent tasks on the running event loop; every sample holds a
+    slot of the shared `window`."""
     start = time.perf_counter()
     tally = _Tally(plan, classifier, gate, ordered, on_abort)
     width = max(1, min(concurrency, plan.samples))
@@ -327,7 +348,14 @@ async def run_async(
     try:
         while True:
             while tally.may_launch(launched, width) and len(pending) < width:
-                pending.add(asyncio.create_task(tally.arun(launched, body)))
+                if window is not None and not window.try_acquire():
+                    if pending:
+                        break
+                    await window.aacquire()
+                task = asyncio.create_task(tally.arun(launched, body))
+                if window is not None:
+                    task.add_done_callback(_releasing(window))
+                pending.add(task)
                 launched += 1
             if not pending:
                 break
@@ -345,3 +373,7 @@ async def run_async(
         tally.abort(exc, time.perf_counter() - start)
         raise
     return tally.result(time.perf_counter() - start)
+
+
+def _releasing(window: Window) -> Callable[[object], None]:
+    return lambda _: window.release()

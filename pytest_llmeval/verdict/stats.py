@@ -108,6 +108,7 @@ def _bisect(increasing: Callable[[float], float], target: float) -> float:
     return (lo + hi) / 2
 
 
+@functools.lru_cache(maxsize=4096)
 def clopper_pearson(k: int, n: int, confidence: float) -> tuple[float, float]:
     """Exact two-sided Clopper-Pearson interval for a binomial rate after k successes in n."""
     _check_n(n)

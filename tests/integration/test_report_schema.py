@@ -19,8 +19,9 @@ BROKEN = "```python\ndef add(a, b)\n    return a + b\n```"
 
 # Every kind of row, sample, call and section: a benchmark suite of generated code over two
 # models (sandbox runs with hidden cases, subjects, suite rows, comparisons, routing), a
-# dialogue (turns, a streamed call), a test whose setup fails (a row without samples), error
-# samples and retries (injected 429s), then a second run on a baseline with a response cache.
+# dialogue (turns, a streamed call; it takes `tmp_path`, so it runs in its turn), a test whose
+# setup fails (a row without samples), error samples and retries (injected 429s), then a
+# second run on a baseline with a response cache.
 SUITE = """
 import pytest
 from pytest_llmeval import extract_code
@@ -40,7 +41,7 @@ def test_add(llm, sandbox, a):
 
 
 @pytest.mark.llmeval(pass_rate=0.5, samples=3, mode="observed")
-def test_dialogue(llm):
+def test_dialogue(llm, tmp_path):
     with Conversation(llm, temperature=0) as convo:
         convo.turn("first", stream=True)
         convo.expect(True, "answered")
