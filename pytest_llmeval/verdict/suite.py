@@ -27,6 +27,7 @@ from fractions import Fraction
 from typing import Literal
 
 from pytest_llmeval.verdict.stats import (
+    _OBSERVED_EPS,
     _SLACK,
     MODES,
     Mode,
@@ -45,7 +46,7 @@ POPULATIONS: tuple[str, ...] = ("fixed", "sampled")
 _MAX_RISK = 0.75
 # The betting interval is computed on the grid of multiples of 1 / _GRID, rounded outward.
 _GRID = 1000
-_OBSERVED_EPS = 1e-9
+_GOLDEN = (math.sqrt(5) - 1) / 2
 
 
 @dataclass(frozen=True)
@@ -113,15 +114,16 @@ def suite_verdict(
     inverts the same clipped tests.
 
     ``"sampled"``: the true rate is the mean per-case rate of the population the cases were
-    drawn from (independently, in an order that does not depend on the outcomes). With one valid
-    sample per case those samples are iid Bernoulli, and the exact binomial test over cases is
-    exact. Otherwise the per-case rates r_i in [0, 1] are independent with that mean (also with
-    unequal samples per case), and the test is a betting test (Waudby-Smith and Ramdas 2023):
-    capital prod(1 + lambda_i * (pass_rate - r_i)) for `not_worse` (r_i - pass_rate for
-    `proven`) with bets chosen from r_1..r_{i-1} only, is a nonnegative supermartingale under
-    the null hypothesis; the test rejects once it reaches 1 / alpha, which by Ville's inequality
-    happens with probability <= alpha. The interval inverts that test at alpha / 2 a side over
-    the grid of multiples of 0.001, rounded outward.
+    drawn from, independently. With one valid sample per case those samples are iid Bernoulli,
+    and the exact binomial test over cases is exact. Otherwise the per-case rates r_i in [0, 1]
+    are independent with that mean (also with unequal samples per case), and the test is a
+    betting test (Waudby-Smith and Ramdas 2023): the capital prod(1 + lambda_i * (pass_rate -
+    r_i)) for `not_worse` (r_i - pass_rate for `proven`), with each bet lambda_i >= 0 chosen
+    before seeing r_i and capped so every factor stays positive, is a nonnegative supermartingale
+    under the null hypothesis; the test rejects once it reaches 1 / alpha, which by Ville's
+    inequality happens with probability <= alpha. The cases are taken in a fixed interleaved
+    order (`_interleaved`), not in list order. The interval inverts that test at alpha / 2 a
+    side over the grid of multiples of 0.001, rounded outward.
     """
     _check(pass_rate, confidence, mode, population)
     valid = [tuple(case) for case in cases if len(case) > 0]
@@ -141,7 +143,7 @@ def suite_verdict(
         interval = clopper_pearson(passes, n, confidence)
         method = f"exact binomial over {n} sampled cases, one sample each"
     else:
-        interval = _betting_interval(rates, confidence)
+        interval = _betting_interval(tuple(rates), confidence)
         method = f"betting test over the pass rates of {n} sampled cases ({samples} samples)"
 
     verdict: Verdict
@@ -159,9 +161,9 @@ def suite_verdict(
     elif single:
         verdict = "passed" if passes >= pass_threshold(n, pass_rate, confidence, mode) else "failed"
     elif mode == "not_worse":
-        verdict = "failed" if _rejects(rates, pass_rate, alpha, below=True) else "passed"
+        verdict = "failed" if _Bettor(rates, alpha).rejects(pass_rate, below=True) else "passed"
     else:
-        verdict = "passed" if _rejects(rates, pass_rate, alpha, below=False) else "failed"
+        verdict = "passed" if _Bettor(rates, alpha).rejects(pass_rate, below=False) else "failed"
     return SuiteVerdict(verdict, rate, interval, n, error_cases, samples, population, method)
 
 
@@ -199,41 +201,50 @@ def _bet_sizes(rates: Sequence[float], alpha: float) -> list[float]:
     return bets
 
 
-def _crosses(
-    rates: Sequence[float], bets: Sequence[float], m: float, below: bool, level: float
-) -> bool:
-    """Whether the capital betting on "mean below m" (or above) ever reaches `level` (a log).
-
-    Each bet is capped so the factor stays >= 1 - _MAX_RISK; with the cap each factor grows with
-    m (below) or shrinks with m (above), so the rejected m form an interval ending at 1 (or 0).
-    """
-    room = 1.0 - m if below else m
-    cap = _MAX_RISK / room if room > 0 else math.inf
-    log_capital = 0.0
-    for r, bet in zip(rates, bets, strict=True):
-        edge = m - r if below else r - m
-        log_capital += math.log1p(min(bet, cap) * edge)
-        if log_capital >= level:
-            return True
-    return False
+@functools.lru_cache(maxsize=64)
+def _interleaved(n: int) -> tuple[int, ...]:
+    """Cases 0..n-1 in golden-ratio order (by frac(i * 0.618...)): every stretch of this order
+    draws evenly from the whole list, so cases grouped by subject or difficulty do not steer
+    the bets. It depends on n only, never on outcomes."""
+    return tuple(sorted(range(n), key=lambda i: (i * _GOLDEN) % 1.0))
 
 
-def _rejects(rates: Sequence[float], m: float, alpha: float, below: bool) -> bool:
-    level = -math.log(alpha * (1.0 - _SLACK))
-    return _crosses(rates, _bet_sizes(rates, alpha), m, below, level)
+class _Bettor:
+    """Betting capital over the per-case rates, taken in interleaved order."""
+
+    def __init__(self, rates: Sequence[float], alpha: float) -> None:
+        self.rates = [rates[i] for i in _interleaved(len(rates))]
+        self.bets = _bet_sizes(self.rates, alpha)
+        self.level = -math.log(alpha * (1.0 - _SLACK))
+
+    def rejects(self, m: float, below: bool) -> bool:
+        """Whether the capital betting that the mean is below m (or above) ever reaches 1 / alpha.
+
+        Under the null hypothesis that happens with probability <= alpha (Ville's inequality).
+        Each bet is capped so every factor stays >= 1 - _MAX_RISK; with that cap each factor
+        grows with m (below) or shrinks with m (above), so the rejected m form an interval.
+        """
+        room = 1.0 - m if below else m
+        cap = _MAX_RISK / room if room > 0 else math.inf
+        sign = 1.0 if below else -1.0
+        log_capital = 0.0
+        for r, bet in zip(self.rates, self.bets, strict=True):
+            log_capital += math.log1p((bet if bet < cap else cap) * sign * (m - r))
+            if log_capital >= self.level:
+                return True
+        return False
 
 
-def _betting_interval(rates: Sequence[float], confidence: float) -> tuple[float, float]:
+@functools.lru_cache(maxsize=256)
+def _betting_interval(rates: tuple[float, ...], confidence: float) -> tuple[float, float]:
     """Means not rejected at alpha / 2 a side, on the 1 / _GRID grid rounded outward."""
-    half = (1.0 - confidence) / 2
-    bets = _bet_sizes(rates, half)
-    level = -math.log(half * (1.0 - _SLACK))
+    bettor = _Bettor(rates, (1.0 - confidence) / 2)
 
     def above_not_rejected(j: int) -> bool:
-        return j == _GRID or not _crosses(rates, bets, j / _GRID, False, level)
+        return j == _GRID or not bettor.rejects(j / _GRID, below=False)
 
     def below_rejected(j: int) -> bool:
-        return j == _GRID or _crosses(rates, bets, j / _GRID, True, level)
+        return j == _GRID or bettor.rejects(j / _GRID, below=True)
 
     lo = _first_true(0, _GRID, above_not_rejected) - 1
     return max(0, lo) / _GRID, _first_true(0, _GRID, below_rejected) / _GRID
@@ -246,7 +257,8 @@ def paired_regression(
 
     A case is worse (better) when its passes among its first k = min(base, current) valid
     samples dropped (rose); the p-value is P(X >= worse) for X ~ Bin(worse + better, 1/2), which
-    with one sample per case is McNemar's exact test. It is exact when, for every case, the
+    with one sample per case is McNemar's exact one-sided test; `regressed` when p <= alpha.
+    It is exact when, for every case, the
     baseline's and the current samples are independent with one rate: comparing equal numbers of
     samples keeps worse and better equally likely. Cases missing on one side are listed in
     `added` / `removed`; cases with no valid sample on a side are neither paired nor listed.
