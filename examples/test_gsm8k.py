@@ -20,7 +20,8 @@ PROMPT = (
 )
 
 
-@pytest.mark.llmeval(api="chat", pass_rate=1.0, samples=1, mode="observed")
+# The suite's accuracy is the gate: not significantly below 0.9 over the problems.
+@pytest.mark.llmeval(api="chat", pass_rate=0.9, samples=1, suite=True)
 @pytest.mark.parametrize("problem", params(PROBLEMS))
 def test_gsm8k(llm, problem: Gsm8kProblem) -> None:
     answer = llm.chat(PROMPT.format(question=problem.question), temperature=0)

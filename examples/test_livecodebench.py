@@ -14,7 +14,7 @@ from pytest_llmeval.datasets import StdioTask, load_stdio
 TASKS = load_stdio(Path(__file__).parent / "data" / "stdio_sample.jsonl")
 
 
-@pytest.mark.llmeval(pass_rate=0.6, samples=10)
+@pytest.mark.llmeval(pass_rate=0.9, samples=10, suite=True)
 @pytest.mark.parametrize("task", TASKS, ids=[task.id for task in TASKS])
 def test_stdin_stdout_program(llm, sandbox, task: StdioTask) -> None:
     prompt = (

@@ -16,7 +16,7 @@ from pytest_llmeval.datasets import MbppTask, load_mbpp
 TASKS = load_mbpp(Path(__file__).parent / "data" / "mbpp_sample.jsonl")
 
 
-@pytest.mark.llmeval(pass_rate=0.6, samples=10)
+@pytest.mark.llmeval(pass_rate=0.9, samples=10, suite=True)
 @pytest.mark.parametrize("task", TASKS, ids=[task.id for task in TASKS])
 def test_mbpp(llm, sandbox, task: MbppTask) -> None:
     prompt = (

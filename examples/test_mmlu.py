@@ -20,8 +20,10 @@ PROMPT = (
 )
 
 
-# Each question must be answered right; the suite row gives the model's accuracy per subject.
-@pytest.mark.llmeval(api="chat", pass_rate=1.0, samples=1, mode="observed")
+# One gate for the whole benchmark: accuracy over the questions must not be significantly below
+# 0.9 (a question is a case, and answers it gets wrong are observations, not failures). The
+# suite row gives the accuracy, its exact interval and the rate per subject.
+@pytest.mark.llmeval(api="chat", pass_rate=0.9, samples=1, suite=True)
 @pytest.mark.parametrize("q", params(QUESTIONS))
 def test_mmlu(llm, q: MmluQuestion) -> None:
     answer = llm.chat(PROMPT.format(*q.choices, question=q.question), temperature=0)

@@ -50,7 +50,7 @@ def compare_reports(args: argparse.Namespace) -> int:
     if comparison is not None:
         for line in summary_lines(comparison):
             print(line, file=sys.stderr)
-    return 1 if failing(comparison, report["tests"], args.fail_on) else 0
+    return 1 if failing(comparison, report["tests"], args.fail_on, report["suites"]) else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

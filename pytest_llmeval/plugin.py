@@ -907,6 +907,7 @@ class Reporter:
         self.models: dict[str, ModelInfo] = {}
         self._report: Report | None = None
         self.baseline_written = False
+        self.suite_failures: list[str] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = report.__dict__.get(KEY)
@@ -959,6 +960,7 @@ class Reporter:
     @pytest.hookimpl(trylast=True)  # after xdist has stopped the workers
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self._interrupted()
+        self._judge_suites(session)
         option = self.config.getoption
         wanted = [n for n in ("llm_report", "llm_report_md", "llm_report_html") if option(n)]
         # An interrupted run or one without LLM results never replaces a baseline.
@@ -984,6 +986,18 @@ class Reporter:
             write_report(fresh, Path(option("llm_baseline")))
             self.baseline_written = True
 
+    def _judge_suites(self, session: pytest.Session) -> None:
+        """Gated suites are judged once all their cases have reported: a failed one fails the
+        run (its cases only observed)."""
+        if not any(result["plan"].get("suite") for result in self.results.values()):
+            return
+        from pytest_llmeval.report.baseline import suite_failures
+
+        fail_on = self.config.getoption("llm_fail_on")
+        self.suite_failures = suite_failures(self.report(), fail_on)
+        if self.suite_failures and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.results:
             return
@@ -997,6 +1011,8 @@ class Reporter:
         if "baseline" in report:
             for line in summary_lines(report["baseline"]):
                 terminalreporter.write_line(line)
+        for line in self.suite_failures:
+            terminalreporter.write_line(line, red=True, bold=True)
         for name, kind in (
             ("llm_report", "JSON report"),
             ("llm_report_md", "Markdown report"),

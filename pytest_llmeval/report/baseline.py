@@ -16,8 +16,13 @@ from pytest_llmeval.report.schema import (
     Result,
     Row,
     RowComparison,
+    SuiteComparison,
+    SuiteGate,
+    SuiteRow,
 )
+from pytest_llmeval.report.suites import by_suite, gated, outcomes
 from pytest_llmeval.verdict.stats import drop_p_value
+from pytest_llmeval.verdict.suite import paired_regression
 
 
 def load_report(path: Path) -> Report:
@@ -84,18 +89,73 @@ def compare_row(base: Result, row: Result) -> RowComparison:
 
 
 def compare(report: Report, baseline: Report, source: str) -> BaselineComparison:
-    """The comparison section of a report: every common row, then tests new and gone."""
+    """The comparison section of a report: every common row (a gated suite's cases as one
+    paired comparison per suite x model), then tests new and gone."""
     old, new = index(baseline), index(report)
-    rows = [compare_row(old[key], new[key]) for key in sorted(new) if key in old]
+    rows = [
+        compare_row(old[key], new[key]) for key in sorted(new) if key in old and not gated(new[key])
+    ]
+    suites = compare_suites(report, baseline)
     return {
         "source": source,
         "created_at": baseline.get("created_at"),
         "rows": rows,
-        "regressions": sum(r["regressed"] for r in rows),
+        "suites": suites,
+        "regressions": sum(r["regressed"] for r in rows) + sum(s["regressed"] for s in suites),
         "changed_prompts": sum(r["prompt_changed"] for r in rows),
         "new": [_label(key) for key in sorted(new) if key not in old],
         "gone": [_label(key) for key in sorted(old) if key not in new],
     }
+
+
+def compare_suites(report: Report, baseline: Report) -> list[SuiteComparison]:
+    """Each gated suite x model of the report against the same suite of the baseline: case
+    paired with case, by the exact sign test (McNemar's with one sample per case)."""
+    before = by_suite(baseline["tests"])
+    found: list[SuiteComparison] = []
+    for suite, models in sorted(by_suite(report["tests"]).items()):
+        for model, cases in sorted(models.items()):
+            plans = [row["plan"] for row in cases.values() if gated(row)]
+            old = before.get(suite, {}).get(model)
+            if not plans or not old:
+                continue
+            alpha = 1.0 - float(plans[0]["confidence"])
+            paired = paired_regression(
+                {case: outcomes(row) for case, row in old.items()},
+                {case: outcomes(row) for case, row in cases.items()},
+                alpha,
+            )
+            found.append(
+                {
+                    "suite": suite,
+                    "model": model,
+                    "cases": paired.cases,
+                    "worse": paired.worse,
+                    "better": paired.better,
+                    "ties": paired.ties,
+                    "p_value": paired.p_value,
+                    "alpha": alpha,
+                    "regressed": paired.regressed,
+                    "baseline_rate": paired.base_rate,
+                    "rate": paired.rate,
+                    "added": list(paired.added),
+                    "removed": list(paired.removed),
+                }
+            )
+    return found
+
+
+def suite_change(row: SuiteComparison) -> str:
+    """`pass@1 84.1% -> 79.3% over 164 paired cases: 12 worse, 4 better, p=0.038`."""
+    before = "-" if row["baseline_rate"] is None else f"{row['baseline_rate']:.1%}"
+    now = "-" if row["rate"] is None else f"{row['rate']:.1%}"
+    text = (
+        f"pass@1 {before} -> {now} over {row['cases']} paired cases: {row['worse']} worse, "
+        f"{row['better']} better, p={row['p_value']:.4g}"
+    )
+    if row["added"] or row["removed"]:
+        text += f" ({len(row['added'])} cases new, {len(row['removed'])} gone)"
+    return text
 
 
 def _label(key: tuple[str, str]) -> str:
@@ -135,15 +195,67 @@ def summary_lines(comparison: BaselineComparison) -> list[str]:
             lines.append(f"REGRESSED {label}: {change(row)} <= {row['alpha']:.2g}")
         elif row["prompt_changed"]:
             lines.append(f"prompt changed: {label}")
+    for suite in comparison.get("suites", []):
+        label = _label((suite["suite"], suite["model"]))
+        verdict = "REGRESSED suite" if suite["regressed"] else "suite"
+        alpha = f"sign test, alpha {suite['alpha']:.2g}"
+        lines.append(f"{verdict} {label}: {suite_change(suite)} ({alpha})")
+        for kind in ("added", "removed"):
+            if suite[kind]:
+                shown = ", ".join(suite[kind][:10]) + (" ..." if len(suite[kind]) > 10 else "")
+                lines.append(f"  cases {kind} since the baseline: {shown}")
     lines.extend(f"new: {label}" for label in comparison["new"])
     lines.extend(f"gone: {label}" for label in comparison["gone"])
     return lines
 
 
-def failing(comparison: BaselineComparison | None, tests: Iterable[Result], fail_on: str) -> bool:
+def failing(
+    comparison: BaselineComparison | None,
+    tests: Iterable[Result],
+    fail_on: str,
+    suites: Iterable[SuiteRow] = (),
+) -> bool:
     """Whether a (merged) report fails the gate under `--llm-fail-on` (no comparison: no
-    baseline, so no regressions)."""
+    baseline, so no regressions). A gated suite's case fails only by erring; its suite's
+    verdict counts instead."""
     regressions = 0 if comparison is None else comparison["regressions"]
     if fail_on in ("regression", "both") and regressions:
         return True
-    return fail_on in ("threshold", "both") and any(t["verdict"] != "passed" for t in tests)
+    if fail_on not in ("threshold", "both"):
+        return False
+    missed = any(
+        t["verdict"] not in (("passed", "failed") if gated(t) else ("passed",)) for t in tests
+    )
+    return missed or any(s["gate"]["verdict"] != "passed" for s in suites if "gate" in s)
+
+
+def suite_failures(report: Report, fail_on: str) -> list[str]:
+    """Why gated suites fail the run under `--llm-fail-on`: a missed suite threshold, a
+    significant paired regression against the baseline."""
+    lines = []
+    if fail_on in ("threshold", "both"):
+        for row in report["suites"]:
+            gate = row.get("gate")
+            if gate is not None and gate["verdict"] != "passed":
+                label = _label((row["suite"], row["model"]))
+                lines.append(f"FAILED suite {label}: {gate_text(gate)}")
+    comparison = report.get("baseline")
+    if comparison is not None and fail_on in ("regression", "both"):
+        for suite in comparison.get("suites", []):
+            if suite["regressed"]:
+                label = _label((suite["suite"], suite["model"]))
+                lines.append(f"REGRESSED suite {label}: {suite_change(suite)}")
+    return lines
+
+
+def gate_text(gate: SuiteGate) -> str:
+    """`pass@1 72.0% (95% CI 65.1-78.2%) vs pass_rate 0.85 [not_worse, fixed cases]: failed`."""
+    lo, hi = gate["ci"]
+    rate = "-" if gate["rate"] is None else f"{gate['rate']:.1%}"
+    text = (
+        f"pass@1 {rate} ({gate['confidence']:.0%} CI {lo:.1%}-{hi:.1%}) vs pass_rate "
+        f"{gate['pass_rate']:.2f} [{gate['mode']}, {gate['population']} cases]: {gate['verdict']}"
+    )
+    if gate["worst"]:
+        text += f"; worst: {', '.join(gate['worst'])}"
+    return text

@@ -26,7 +26,7 @@ from pytest_llmeval.report.schema import (
     Sample,
 )
 from pytest_llmeval.report.schema import Result as Result  # re-exported: plugin.py imports it
-from pytest_llmeval.report.suites import compare
+from pytest_llmeval.report.suites import compare, gated
 from pytest_llmeval.sandbox.code import sandbox_summary
 from pytest_llmeval.verdict.sampling import STOP_COMPLETED, STOP_ERRORS, STOP_SETTLED, Sampled
 from pytest_llmeval.verdict.stats import pass_at_k
@@ -265,7 +265,11 @@ def table_lines(report: Report) -> list[str]:
     """The terminal summary: one row per test x model, then per-model totals and spend."""
     header = ["test", "model", "pass/valid", "err", "rate", "CI", "need", "verdict", "stop"]
     rows = [header + METRIC_HEADER]
+    in_suites = 0
     for r in report["tests"]:
+        if gated(r) and r["verdict"] != "error":
+            in_suites += 1
+            continue
         lo, hi = r["ci"]
         cells = [
             r["test"],
@@ -279,7 +283,9 @@ def table_lines(report: Report) -> list[str]:
             _stop(r),
         ]
         rows.append(cells + _metric_cells(r["metrics"]))
-    lines = _align(rows)
+    lines = _align(rows) if len(rows) > 1 else []
+    if in_suites:
+        lines.append(f"({in_suites} cases of gated suites: their suite rows below judge them)")
     totals = report["totals"]
     if totals:
         lines.append("")
@@ -332,8 +338,13 @@ def suite_lines(report: Report) -> list[str]:
     if not suites:
         return []
     code = any("sandbox_runs" in s for s in suites)
+    gates = any("gate" in s for s in suites)
     header = ["suite", "model", "cases", "passed", "rate", "95% CI", "pass@1", "err", "cost/case"]
-    rows = [header + (["syntax err", "mean lines"] if code else [])]
+    rows = [
+        header
+        + (["syntax err", "mean lines"] if code else [])
+        + (["need", "gate CI", "verdict"] if gates else [])
+    ]
     subjects = []
     for s in suites:
         lo, hi = s["ci"]
@@ -350,6 +361,15 @@ def suite_lines(report: Report) -> list[str]:
         ]
         if code:
             cells += [_pct(s.get("syntax_error_rate")), _num(s.get("mean_solution_lines"), 1)]
+        gate = s.get("gate")
+        if gate is not None:
+            glo, ghi = gate["ci"]
+            need = f"{gate['pass_rate']:.2f} {gate['mode']} ({gate['population']})"
+            cells += [need, f"{glo * 100:.0f}-{ghi * 100:.0f}%", gate["verdict"].upper()]
+            if gate["worst"]:
+                subjects.append(f"{s['suite']} [{s['model']}] worst: {', '.join(gate['worst'])}")
+        elif gates:
+            cells += ["-", "-", "-"]
         rows.append(cells)
         if s["subjects"]:
             by_subject = ", ".join(

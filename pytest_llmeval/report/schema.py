@@ -49,6 +49,8 @@ class PlanInfo(TypedDict):
     confidence: float
     mode: str
     marked: bool
+    suite: NotRequired[bool]  # the threshold is the suite's (`SuiteGate`), not the case's
+    population: NotRequired[str]  # fixed | sampled
 
 
 class Call(TypedDict):
@@ -239,7 +241,30 @@ class CodeColumns(TypedDict):
     mean_solution_lines: NotRequired[float | None]
 
 
-class SuiteRow(SuiteRate, CodeColumns):
+class SuiteGate(TypedDict):
+    """A suite's own threshold over its cases (`suite=True`; `report.suites.suite_gate`)."""
+
+    pass_rate: float
+    confidence: float
+    mode: str
+    population: str  # fixed | sampled
+    verdict: str  # passed | failed | error
+    rate: float | None  # pass@1 over the valid cases
+    ci: list[float]
+    cases: int
+    error_cases: int
+    samples: int
+    method: str
+    worst: list[str]  # the lowest cases, `case passes/valid`
+
+
+class Gated(TypedDict):
+    """The gate of a suite row, when its marker set `suite=True`."""
+
+    gate: NotRequired[SuiteGate]
+
+
+class SuiteRow(SuiteRate, CodeColumns, Gated):
     """One model over a suite's cases (`report.suites.suite_row`)."""
 
     suite: str
@@ -303,12 +328,32 @@ class RowComparison(TypedDict):
     prompt_changed: bool
 
 
+class SuiteComparison(TypedDict):
+    """A gated suite x model against the baseline, case paired with case (sign test)."""
+
+    suite: str
+    model: str
+    cases: int
+    worse: int
+    better: int
+    ties: int
+    p_value: float
+    alpha: float
+    regressed: bool
+    baseline_rate: float | None
+    rate: float | None
+    added: list[str]
+    removed: list[str]
+
+
 class BaselineComparison(TypedDict):
-    """A report against a baseline report (`report.baseline.compare`)."""
+    """A report against a baseline report (`report.baseline.compare`); a gated suite's cases
+    are compared in `suites`, not one by one in `rows`."""
 
     source: str
     created_at: str | None
     rows: list[RowComparison]
+    suites: list[SuiteComparison]
     regressions: int
     changed_prompts: int
     new: list[str]

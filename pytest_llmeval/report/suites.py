@@ -15,22 +15,28 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import combinations
+from typing import cast
 
 from pytest_llmeval.report.schema import (
     CodeColumns,
+    Gated,
     PairedComparison,
+    Result,
     Route,
     Row,
     Sample,
+    SuiteGate,
     SuiteRate,
     SuiteRow,
     SuiteSections,
 )
 from pytest_llmeval.sandbox.code import sandbox_summary
-from pytest_llmeval.verdict.stats import clopper_pearson, mcnemar_exact
+from pytest_llmeval.verdict.stats import Mode, clopper_pearson, mcnemar_exact
+from pytest_llmeval.verdict.suite import Population, suite_verdict
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
+WORST = 5  # cases a gated suite's row names as its worst
 
 
 # Fewer paired cases than this can never differ significantly (2 / 2**5 > ALPHA): no routing.
@@ -49,7 +55,7 @@ def _case(test: str) -> str:
     return test.rpartition("::")[2].split("[", 1)[1][:-1]
 
 
-def _outcomes(rows: Iterable[Row]) -> dict[str, dict[str, dict[str, Row]]]:
+def by_suite(rows: Iterable[Row]) -> dict[str, dict[str, dict[str, Row]]]:
     """suite -> model -> case -> row."""
     suites: dict[str, dict[str, dict[str, Row]]] = {}
     for row in rows:
@@ -117,6 +123,57 @@ def suite_row(suite: str, model: str, cases: Mapping[str, Row]) -> SuiteRow:
         "cost_per_case": sum(costs) / len(costs) if costs else None,
         "subjects": {name: _rate(sum(v), len(v)) for name, v in sorted(subjects.items())},
         **_code_columns([s for row in cases.values() for s in row["samples"]]),
+        **_gated(cases),
+    }
+
+
+def _gated(cases: Mapping[str, Result]) -> Gated:
+    gate = suite_gate(cases)
+    return {} if gate is None else {"gate": gate}
+
+
+def gated(row: Result) -> bool:
+    """Whether the row is a case of a suite with its own threshold (`suite=True`)."""
+    return bool(row["plan"].get("suite"))
+
+
+def outcomes(row: Result) -> tuple[bool, ...]:
+    """The case's valid samples in sample order: passed or not (errors left out)."""
+    ordered = sorted(row["samples"], key=lambda s: s["index"])
+    return tuple(s["outcome"] == "passed" for s in ordered if s["outcome"] in ("passed", "failed"))
+
+
+def suite_gate(cases: Mapping[str, Result]) -> SuiteGate | None:
+    """The suite's verdict over its cases, when its marker set `suite=True`."""
+    plans = [row["plan"] for row in cases.values() if gated(row)]
+    if not plans:
+        return None
+    plan = plans[0]
+    population = cast(Population, plan.get("population", "fixed"))
+    mode = cast(Mode, plan["mode"])
+    ordered = sorted(cases.items())
+    found = suite_verdict(
+        [outcomes(row) for _, row in ordered],
+        plan["pass_rate"], plan["confidence"], mode, population,
+    )  # fmt: skip
+    lows = sorted(
+        ((sum(o) / len(o), case, o) for case, row in ordered if (o := outcomes(row))),
+        key=lambda low: low[0],
+    )
+    worst = [f"{case} {sum(o)}/{len(o)}" for rate, case, o in lows[:WORST] if rate < 1]
+    return {
+        "pass_rate": plan["pass_rate"],
+        "confidence": plan["confidence"],
+        "mode": mode,
+        "population": population,
+        "verdict": found.verdict,
+        "rate": found.rate,
+        "ci": list(found.interval),
+        "cases": found.cases,
+        "error_cases": found.error_cases,
+        "samples": found.samples,
+        "method": found.method,
+        "worst": worst,
     }
 
 
@@ -125,7 +182,7 @@ def compare(rows: Sequence[Row]) -> SuiteSections:
     suites: list[SuiteRow] = []
     comparisons: list[PairedComparison] = []
     routing: list[Route] = []
-    for suite, by_model in sorted(_outcomes(rows).items()):
+    for suite, by_model in sorted(by_suite(rows).items()):
         suite_rows = {m: suite_row(suite, m, cases) for m, cases in sorted(by_model.items())}
         suites.extend(suite_rows.values())
         pairs = [_paired(suite, a, b, by_model) for a, b in combinations(sorted(by_model), 2)]

@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING, Any
 from pytest_llmeval.config import APIS, Settings
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.verdict.stats import MODES, pass_threshold
+from pytest_llmeval.verdict.suite import POPULATIONS
 
 if TYPE_CHECKING:
     from pytest_llmeval.report.schema import PlanInfo
 
 DEFAULT_WILDCARD = "*"
-_KWARGS = ("pass_rate", "samples", "confidence", "mode", "models", "api")
+_KWARGS = (
+    "pass_rate", "samples", "confidence", "mode", "models", "api", "suite", "population",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class EvalSpec:
     models: tuple[str, ...] | None = None
     api: str | None = None
     marked: bool = True
+    suite: bool = False
+    population: str = "fixed"
 
     def resolve(self, model: str, default_samples: int, samples_override: int | None) -> Plan:
         """The concrete plan for one model; the marker was validated, so lookups succeed."""
@@ -41,7 +46,10 @@ class EvalSpec:
             samples = samples_override
         else:
             samples = self.samples or default_samples
-        return Plan(float(rate), samples, self.confidence, self.mode, self.marked)
+        return Plan(
+            float(rate), samples, self.confidence, self.mode, self.marked,
+            self.suite, self.population,
+        )  # fmt: skip
 
     def mentioned_models(self) -> set[str]:
         """Model names the marker refers to, for checking them against the config."""
@@ -63,15 +71,21 @@ class Plan:
     confidence: float
     mode: str
     marked: bool = True
+    suite: bool = False  # the threshold is the suite's: every sample runs, the case observes
+    population: str = "fixed"
 
     def to_dict(self) -> PlanInfo:
-        return {
+        info: PlanInfo = {
             "pass_rate": self.pass_rate,
             "samples": self.samples,
             "confidence": self.confidence,
             "mode": self.mode,
             "marked": self.marked,
         }
+        if self.suite:
+            info["suite"] = True
+            info["population"] = self.population
+        return info
 
 
 def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> EvalSpec:
@@ -111,7 +125,19 @@ def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> 
     api = kwargs.get("api")
     if api is not None and api not in APIS:
         raise ConfigError(f"{prefix}: api={api!r} must be one of {', '.join(APIS)}")
-    return EvalSpec(pass_rate, samples, float(confidence), mode, models, api)
+    suite = kwargs.get("suite", False)
+    if not isinstance(suite, bool):
+        raise ConfigError(f"{prefix}: suite={suite!r} must be True or False")
+    population = kwargs.get("population", "fixed")
+    if population not in POPULATIONS:
+        raise ConfigError(
+            f"{prefix}: population={population!r} must be one of {', '.join(POPULATIONS)}"
+        )
+    if "population" in kwargs and not suite:
+        raise ConfigError(f"{prefix}: population= is about a suite gate; add suite=True")
+    return EvalSpec(
+        pass_rate, samples, float(confidence), mode, models, api, True, suite, population
+    )
 
 
 def check_models(spec: EvalSpec, known: set[str], where: str) -> None:
@@ -152,6 +178,8 @@ def models_for(spec: EvalSpec, settings: Settings, where: str) -> list[str]:
 def check_plan(plan: Plan, where: str) -> str | None:
     """Reject a `proven` plan that can never pass; return a warning for a gate that never fails."""
     n = plan.samples
+    if plan.suite:
+        return None  # judged over the cases, whose number is not known here
     if plan.mode == "proven" and pass_threshold(n, plan.pass_rate, plan.confidence, "proven") > n:
         needed = next(
             (

@@ -24,7 +24,7 @@ def regression_gate(base: Row | None, plan: Plan, replaying: bool) -> Gate | Non
     Not under replay, which must ask for no more samples than the run that recorded them (it
     may have had no baseline yet).
     """
-    if base is None or replaying:
+    if base is None or replaying or plan.suite:
         return None
     base_valid = base["passed"] + base["failed"]
     least = min_valid_samples(plan.samples)
@@ -46,7 +46,10 @@ def outcome(
 ) -> Outcome:
     """The fail-on policy: a significant regression (its message) fails unless only thresholds
     count; a missed threshold fails unless only regressions count; an unmarked test re-raises
-    what its one sample raised."""
+    what its one sample raised. A suite's case only observes: the suite's gate judges it, over
+    every case, once they have all run."""
+    if sampled.plan.suite and sampled.verdict != "error":
+        return Outcome(False)
     if regression is not None and fail_on != "threshold":
         return Outcome(True, "\n".join(filter(None, [regression, message])))
     if has_baseline and fail_on == "regression" and sampled.verdict == "failed":
@@ -110,9 +113,7 @@ def describe(exc: BaseException, classifier: Classifier, test_file: Path) -> str
     return text
 
 
-def junit_properties(
-    result: Result, regression: RowComparison | None
-) -> list[tuple[str, str]]:
+def junit_properties(result: Result, regression: RowComparison | None) -> list[tuple[str, str]]:
     """Pass rate, interval, samples and verdict (and the regression test) as JUnit properties."""
     lo, hi = result["ci"]
     valid = result["passed"] + result["failed"]

@@ -132,7 +132,8 @@ class _Tally:
 
     def __post_init__(self) -> None:
         p = self.plan
-        self.table = thresholds(p.samples, p.pass_rate, p.confidence, cast(Mode, p.mode))
+        mode = "observed" if p.suite else p.mode  # a suite's case observes; the suite judges
+        self.table = thresholds(p.samples, p.pass_rate, p.confidence, cast(Mode, mode))
 
     def may_launch(self, launched: int, width: int) -> bool:
         """Start sample `launched` now? Ordered: sample i runs iff i < width or the verdict
@@ -217,6 +218,8 @@ class _Tally:
             self.valid += 1
             self.passes += record.outcome == "passed"
         remaining = self.plan.samples - self.counted
+        if self.plan.suite and remaining:
+            return  # every sample of a suite's case runs: the suite's statistics need them all
         self.verdict = settled(self.passes, self.valid, remaining, self.plan.samples, self.table)
         self.done = self.verdict is not None and (
             self.verdict == "error"
