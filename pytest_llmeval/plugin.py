@@ -1012,7 +1012,8 @@ class Reporter:
             for line in summary_lines(report["baseline"]):
                 terminalreporter.write_line(line)
         for line in self.suite_failures:
-            terminalreporter.write_line(line, red=True, bold=True)
+            if line.startswith("FAILED"):  # regressions are in the baseline lines above
+                terminalreporter.write_line(line, red=True, bold=True)
         for name, kind in (
             ("llm_report", "JSON report"),
             ("llm_report_md", "Markdown report"),

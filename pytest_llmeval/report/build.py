@@ -309,7 +309,21 @@ def table_lines(report: Report) -> list[str]:
         lines.append(f"budget: ${budget['spent_usd']:.4f} spent of ${budget['limit_usd']:g}")
     lines.extend(dialogue_lines(report))
     lines.extend(suite_lines(report))
+    lines.extend(in_order_lines(report["tests"]))
     return lines
+
+
+def in_order_lines(tests: Sequence[Row]) -> list[str]:
+    """Once per test function whose cases could not run ahead of their turn: why."""
+    reasons: dict[str, str] = {}
+    for r in tests:
+        reason = r.get("in_order")
+        if reason is not None:
+            reasons.setdefault(r["test"].split("[", 1)[0], reason)
+    if not reasons:
+        return []
+    lines = ["", "cases that waited for their turn (not run ahead with the others):"]
+    return lines + [f"  {function}: {reason}" for function, reason in sorted(reasons.items())]
 
 
 # --- Dialogue turns, benchmark suites, comparisons and routing (compare.py, conversation.py) ---
