@@ -38,7 +38,8 @@ def test_cases_overlap_within_one_window(
     # One case at a time would never have two requests in flight; the window caps each process.
     assert 3 <= gateway.peak_in_flight <= 6 * processes
     if not plugin_args or plugin_args == ["-n", "0"]:  # one process reports in collection order
-        result.stdout.fnmatch_lines([f"test_cases.py::test_case[[]m-{i}[]] PASSED*" for i in range(24)])
+        lines = [f"test_cases.py::test_case[[]m-{i}[]] PASSED*" for i in range(24)]
+        result.stdout.fnmatch_lines(lines)
 
 
 def test_async_cases_overlap(
@@ -86,8 +87,8 @@ def test_marked(llm, i):
     )
     result.assert_outcomes(passed=8)
     reasons = {row["test"]: row.get("in_order") for row in rows(suite)}
-    assert set(reasons) == {*(f"test_turns.py::test_files[{i}]" for i in range(6)),
-                            "test_turns.py::test_marked[0]", "test_turns.py::test_marked[1]"}  # fmt: skip
+    marked = {"test_turns.py::test_marked[0]", "test_turns.py::test_marked[1]"}
+    assert set(reasons) == {*(f"test_turns.py::test_files[{i}]" for i in range(6)), *marked}
     assert {reasons[f"test_turns.py::test_files[{i}]"] for i in range(6)} == {
         "uses fixture 'tmp_path' (function scope)"
     }

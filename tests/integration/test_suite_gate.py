@@ -96,7 +96,9 @@ def test_a_suite_regression_is_found_case_by_case(
     assert only_threshold.ret == pytest.ExitCode.OK
 
 
-def test_suite_marker_mistakes_are_usage_errors(suite: pytest.Pytester, gateway: FakeGateway) -> None:
+def test_suite_marker_mistakes_are_usage_errors(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> None:
     gateway.add_model("m", "PASS")
     suite.makepyfile(test_bench=BENCH.replace("suite=True", 'population="sampled"'))
     result = suite.runpytest("--llm-models=m")
