@@ -27,6 +27,7 @@ _TOP_KEYS = {
     "timeout",
     "retries",
     "params",
+    "ahead_fixtures",
 }
 _MODEL_KEYS = {
     "model",
@@ -141,6 +142,8 @@ class Settings:
     timeout: float = 60.0
     retries: int = 2
     params: Mapping[str, Any] = field(default_factory=dict)
+    # Fixtures, used but not taken as arguments, that cannot change what a case run ahead does.
+    ahead_fixtures: frozenset[str] = frozenset()
 
     def local_models(self) -> list[ModelSettings]:
         """Selected models served by a managed local server."""
@@ -301,6 +304,7 @@ def parse_table(table: Mapping[str, Any], source: str) -> Settings:
         timeout=_float(table, "timeout", source, 60.0, positive=True) or 60.0,
         retries=_int(table, "retries", source, 2, minimum=0),
         params=_params(table, source),
+        ahead_fixtures=frozenset(_fixture_names(table.get("ahead_fixtures", []), source)),
     )
     check_known(settings, selected, f"{source} default_models")
     return settings
@@ -359,6 +363,12 @@ def _check_keys(table: Mapping[str, Any], known: set[str], where: str) -> None:
 def _name_list(value: Any, source: str, key: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ConfigError(f"{source}: {key!r} must be a list of model names")
+    return value
+
+
+def _fixture_names(value: Any, source: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{source}: 'ahead_fixtures' must be a list of fixture names")
     return value
 
 

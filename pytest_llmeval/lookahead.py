@@ -66,8 +66,15 @@ def global_reason(config: pytest.Config) -> str | None:
     return None
 
 
-def readiness(item: pytest.Function, fixtures: SessionFixtures, async_by_plugin: bool) -> Readiness:
-    """May `item` run ahead now, and with which fixture values (beyond `llm`/`llm_model`)?"""
+def readiness(
+    item: pytest.Function,
+    fixtures: SessionFixtures,
+    async_by_plugin: bool,
+    declared_safe: frozenset[str] = frozenset(),
+) -> Readiness:
+    """May `item` run ahead now, and with which fixture values (beyond `llm`/`llm_model`)?
+    `declared_safe` names fixtures the user declared harmless (`ahead_fixtures`), as long as
+    the test does not take them as arguments."""
     if async_by_plugin:
         return Readiness(reason="an async test run by pytest-asyncio or anyio")
     if getattr(item.obj, "is_hypothesis_test", False):
@@ -85,7 +92,7 @@ def readiness(item: pytest.Function, fixtures: SessionFixtures, async_by_plugin:
     own = set(inspect.signature(item.obj).parameters)
     params = getattr(getattr(item, "callspec", None), "params", {})
     values: dict[str, Any] = {}
-    for name in item.fixturenames:
+    for name in _needed(item, definitions, declared_safe - own):
         if name == "request":
             if name in own:
                 return Readiness(reason="takes the `request` fixture")
@@ -106,6 +113,24 @@ def readiness(item: pytest.Function, fixtures: SessionFixtures, async_by_plugin:
         else:
             return Readiness(reason=f"uses fixture {name!r} ({fixturedef.scope} scope)")
     return Readiness(values)
+
+
+def _needed(item: pytest.Function, definitions: Any, harmless: frozenset[str]) -> list[str]:
+    """The fixtures the case sets up, leaving out the harmless ones and what only they need."""
+    if not harmless:
+        return list(item.fixturenames)
+    roots = getattr(getattr(item, "_fixtureinfo", None), "initialnames", item.fixturenames)
+    needed: list[str] = []
+    stack = [name for name in roots if name not in harmless]
+    while stack:
+        name = stack.pop()
+        if name in needed:
+            continue
+        needed.append(name)
+        chain = definitions.get(name) or ()
+        for parent in chain:  # an override may request the fixture it overrides
+            stack.extend(n for n in parent.argnames if n not in harmless and n not in needed)
+    return needed
 
 
 class Upcoming:

@@ -130,7 +130,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--llm-concurrency",
         type=_int_at_least(1),
         metavar="N",
-        help="concurrent samples inside one test (default 8)",
+        help="samples in flight at once in this process, across all LLM tests (default 8)",
     )
     group.addoption(
         "--llm-timeout", type=_positive_float, metavar="S", help="per-request timeout in seconds"
@@ -623,7 +623,8 @@ class Sampler:
             model = _model_name(item)
             if not isinstance(item, pytest.Function) or model is None:
                 continue
-            ready = readiness(item, fixtures, _loop_plugin(item))
+            safe = self.config.stash[SETTINGS].ahead_fixtures
+            ready = readiness(item, fixtures, _loop_plugin(item), safe)
             if ready.reason is not None:
                 self.reasons[nodeid] = ready.reason
                 continue

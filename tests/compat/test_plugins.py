@@ -198,3 +198,41 @@ def test_slow(llm):
     assert {s["outcome"] for s in row["samples"]} == {"passed"}
     assert row["message"].startswith("llmeval: pytest_timeout stopped the test after")
     assert "Timeout" in row["message"]
+
+
+CASES = """
+import pytest
+
+@pytest.mark.parametrize("i", range(12))
+@pytest.mark.llmeval(samples=1, mode="observed", models=["good"])
+def test_case(llm, i):
+    assert "PASS" in llm.chat(f"case {i}").text
+"""
+
+
+def test_cases_run_ahead_unless_a_plugin_fixture_could_change_them(
+    project: pytest.Pytester, gateway: FakeGateway, workers: list[str]
+) -> None:
+    """pytest-recording's autouse `vcr` and `block_network` could change what a case's requests
+    do, so its cases wait for their turn and the report says so; declared harmless in
+    `ahead_fixtures`, the cases overlap. pytest-asyncio's session fixture does not hold them."""
+    gateway.add_model("good", "PASS", latency_s=0.2)
+    project.makepyfile(test_cases=CASES)
+    result, report = run(project, "-p", "no:randomly", *workers)
+    result.assert_outcomes(passed=12)
+    (reason,) = {row["in_order"] for row in report["tests"]}
+    recording = ("vcr", "block_network", "record_mode", "disable_recording")
+    assert reason.startswith("uses fixture '") and any(name in reason for name in recording)
+    assert gateway.peak_in_flight <= (2 if workers else 1)
+    gateway.reset()
+    gateway.add_model("good", "PASS", latency_s=0.2)
+    gateway.add_model("bad", "FAIL")
+    project.makefile(
+        ".toml",
+        llmeval=f'base_url = "{gateway.base_url}"\nretries = 0\n'
+        'ahead_fixtures = ["vcr", "block_network"]\n',
+    )
+    result, report = run(project, "-p", "no:randomly", *workers)
+    result.assert_outcomes(passed=12)
+    assert not any("in_order" in row for row in report["tests"])
+    assert gateway.peak_in_flight >= 3

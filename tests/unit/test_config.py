@@ -99,6 +99,7 @@ def test_env_overrides_file_and_cli_overrides_env(tmp_path: Path) -> None:
         ("[models.m]\nmax_output_tokens = 0\n", "'max_output_tokens' must be an integer >= 1"),
         ("default_models = ['nope']\n[models.m]\n", "unknown model 'nope'"),
         ("models = [\n", "invalid TOML"),
+        ("ahead_fixtures = 'vcr'\n", "'ahead_fixtures' must be a list of fixture names"),
     ],
 )
 def test_bad_config_names_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
@@ -166,3 +167,8 @@ threads = 1
 def test_bad_local_model_config(tmp_path: Path, text: str, expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):
         load_settings(write(tmp_path / "llmeval.toml", text), {})
+
+
+def test_ahead_fixtures_are_read(tmp_path: Path) -> None:
+    path = write(tmp_path / "llmeval.toml", "ahead_fixtures = ['vcr', 'block_network']\n")
+    assert load_settings(path, {}).ahead_fixtures == {"vcr", "block_network"}
