@@ -8,8 +8,9 @@ import json
 from collections.abc import Sequence
 from typing import TypedDict
 
-from pytest_llmeval.report.baseline import change, rate_text
+from pytest_llmeval.report.baseline import change, rate_text, suite_change
 from pytest_llmeval.report.schema import Report, Result, Row, RowComparison
+from pytest_llmeval.report.suites import gated
 from pytest_llmeval.verdict.stats import clopper_pearson
 
 ICONS = {"passed": "✅", "failed": "❌", "error": "⚠️"}
@@ -52,9 +53,13 @@ def _versus(comparison: RowComparison | None) -> str:
 
 def headline(report: Report) -> str:
     """One line: verdict counts, regressions, cost."""
-    tests = report["tests"]
+    tests = [t for t in report["tests"] if not _observed(t)]
     counts = {v: sum(t["verdict"] == v for t in tests) for v in ICONS}
     parts = [f"{counts[v]} {v}" for v in ("passed", "failed")] + [f"{counts['error']} errors"]
+    gates = [s["gate"] for s in report["suites"] if "gate" in s]
+    if gates:
+        passed = sum(g["verdict"] == "passed" for g in gates)
+        parts.append(f"{passed} of {len(gates)} suite gates passed")
     baseline = report.get("baseline")
     if baseline:
         parts.append(f"{baseline['regressions']} regressions")
@@ -64,6 +69,34 @@ def headline(report: Report) -> str:
     if saved:
         parts.append(f"saved {_money(saved)} by the cache")
     return ", ".join(parts)
+
+
+def _suite_gates(report: Report) -> list[str]:
+    """The gated suites: pass@1, interval, threshold, verdict and worst cases."""
+    gated_rows = [s for s in report["suites"] if "gate" in s]
+    if not gated_rows:
+        return []
+    lines = [
+        "",
+        "### Suite gates",
+        "",
+        "| | suite | model | cases | pass@1 | CI | need | verdict |",
+    ]
+    lines.append("|---|---|---|---|---|---|---|---|")
+    worst = []
+    for row in gated_rows:
+        gate = row["gate"]
+        lo, hi = gate["ci"]
+        rate = "-" if gate["rate"] is None else f"{gate['rate']:.1%}"
+        need = f"{gate['pass_rate']:.2f} {gate['mode']} ({gate['population']})"
+        cells = [ICONS.get(gate["verdict"], ""), f"`{_cell(row['suite'])}`", _cell(row["model"])]
+        cells += [str(gate["cases"]), rate, f"{lo:.0%}-{hi:.0%}", need, gate["verdict"]]
+        lines.append("| " + " | ".join(cells) + " |")
+        if gate["verdict"] != "passed" and gate["worst"]:
+            worst.append(
+                f"- `{_cell(row['suite'])}` [{row['model']}] worst: {', '.join(gate['worst'])}"
+            )
+    return lines + (["", *worst] if worst else [])
 
 
 def _spend(report: Report) -> tuple[float | None, float | None]:
@@ -91,6 +124,11 @@ def markdown(report: Report, limit: int = COMMENT_LIMIT) -> str:
     return cut + _TRUNCATED
 
 
+def _observed(row: Result) -> bool:
+    """A case of a gated suite that ran: its suite's gate judges it, not its own row."""
+    return gated(row) and row["verdict"] != "error"
+
+
 def _notable(row: Row, comparison: RowComparison | None) -> bool:
     changed = comparison is not None and (comparison["regressed"] or comparison["prompt_changed"])
     return row["verdict"] != "passed" or changed
@@ -104,7 +142,10 @@ def _markdown(report: Report, tests: Sequence[Row], left_out: int = 0) -> str:
     header += ["vs baseline"] if has_baseline else []
     header += ["p50 s", "cost", "cached"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    observed = [row for row in tests if _observed(row)]
     for row in tests:
+        if _observed(row):
+            continue
         lo, hi = row["ci"]
         valid = row["passed"] + row["failed"]
         metrics = row["metrics"]
@@ -133,14 +174,21 @@ def _markdown(report: Report, tests: Sequence[Row], left_out: int = 0) -> str:
             f"{left_out} passing rows with unchanged prompts are left out to fit; the "
             "JSON and HTML reports have every row.",
         ]
+    if observed:
+        lines += ["", f"{len(observed)} cases of gated suites are judged by their suites below."]
+    lines += _suite_gates(report)
     baseline = report.get("baseline")
     if baseline:
         lines += ["", f"### Baseline `{_cell(str(baseline['source']))}`", ""]
         regressions = [r for r in baseline["rows"] if r["regressed"]]
+        suites = [s for s in baseline.get("suites", []) if s["regressed"]]
         changed = [r for r in baseline["rows"] if r["prompt_changed"]]
-        lines += [f"**Regressions ({len(regressions)})**", ""]
+        lines += [f"**Regressions ({len(regressions) + len(suites)})**", ""]
         lines += [f"- `{_cell(r['test'])}` [{r['model']}]: {change(r, '→')}" for r in regressions]
-        lines += ["- none"] if not regressions else []
+        lines += [
+            f"- suite `{_cell(r['suite'])}` [{r['model']}]: {suite_change(r)}" for r in suites
+        ]
+        lines += ["- none"] if not regressions and not suites else []
         lines += ["", f"**Changed prompts ({len(changed)})**", ""]
         lines += [f"- `{_cell(r['test'])}` [{r['model']}]" for r in changed] or ["- none"]
         for title, labels in (("New tests", baseline["new"]), ("Gone tests", baseline["gone"])):
