@@ -56,7 +56,7 @@ def headline(report: Report) -> str:
     tests = [t for t in report["tests"] if not _observed(t)]
     counts = {v: sum(t["verdict"] == v for t in tests) for v in ICONS}
     parts = [f"{counts[v]} {v}" for v in ("passed", "failed")] + [f"{counts['error']} errors"]
-    gates = [s["gate"] for s in report["suites"] if "gate" in s]
+    gates = [s["gate"] for s in report.get("suites", []) if "gate" in s]
     if gates:
         passed = sum(g["verdict"] == "passed" for g in gates)
         parts.append(f"{passed} of {len(gates)} suite gates passed")
@@ -73,7 +73,7 @@ def headline(report: Report) -> str:
 
 def _suite_gates(report: Report) -> list[str]:
     """The gated suites: pass@1, interval, threshold, verdict and worst cases."""
-    gated_rows = [s for s in report["suites"] if "gate" in s]
+    gated_rows = [s for s in report.get("suites", []) if "gate" in s]
     if not gated_rows:
         return []
     lines = [

@@ -134,7 +134,8 @@ def _gated(cases: Mapping[str, Result]) -> Gated:
 
 def gated(row: Result) -> bool:
     """Whether the row is a case of a suite with its own threshold (`suite=True`)."""
-    return bool(row["plan"].get("suite"))
+    plan = row.get("plan")
+    return bool(plan and plan.get("suite"))
 
 
 def outcomes(row: Result) -> tuple[bool, ...]:

@@ -87,7 +87,11 @@ def test_humaneval_example_runs_gemma_completions_in_the_sandbox(
         ],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # A 270M base model is far below the example's suite gate (pass@1 >= 0.9): the run fails on
+    # the gate alone, never on a case (cases only observe).
+    gate_failed = "FAILED suite examples/test_humaneval.py::test_humaneval" in proc.stdout
+    assert proc.returncode == (1 if gate_failed else 0), proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "2 passed" in proc.stdout
     rows = json.loads(report.read_text())["tests"]
     assert [r["test"].rsplit("[", 1)[1] for r in rows] == ["HumanEval/0]", "HumanEval/1]"]
     runs = [s["sandbox"][-1] for r in rows for s in r["samples"]]

@@ -58,7 +58,8 @@ async def test_case(llm, i):
     )
     result = suite.runpytest("--llm-models=m", "--llm-concurrency=8", *plugin_args)
     result.assert_outcomes(passed=16)
-    assert gateway.peak_in_flight >= 3
+    # Under xdist a worker sees only the few cases `--dist load` has sent it so far.
+    assert gateway.peak_in_flight >= (2 if "2" in plugin_args else 3)
 
 
 def test_cases_with_other_fixtures_wait_for_their_turn(
