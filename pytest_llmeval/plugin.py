@@ -562,6 +562,13 @@ class Sampler:
             self.engine = None
             self.jobs.clear()
 
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        """A case launched ahead whose turn never called it (its setup failed) is called off."""
+        launched = None if self.engine is None else self.engine.take(nodeid)
+        if launched is not None:
+            launched.cancel()
+            self.jobs.pop(nodeid, None)
+
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
         model = _model_name(item)

@@ -3,6 +3,7 @@ cases whose fixtures could change their meaning wait for their turn, and the rep
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -151,3 +152,37 @@ def test_case(llm, word):
     result = suite.runpytest("--llm-models=m", "-rsx", *plugin_args)
     result.assert_outcomes(passed=1, skipped=1, xfailed=1, failed=1)
     result.stdout.fnmatch_lines(["*the model said skip*"])
+
+
+def test_a_case_whose_setup_fails_after_it_ran_ahead_does_not_hold_the_window(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> None:
+    """An autouse fixture declared harmless (`ahead_fixtures`) lets the cases run ahead; when it
+    then fails one case's setup, that case reports its setup error, its result is dropped, and
+    the cases after it still run ahead."""
+    gateway.add_model("m", "PASS", latency_s=0.05)
+    suite.makefile(
+        ".toml",
+        llmeval=f'base_url = "{gateway.base_url}"\nahead_fixtures = ["fails_for_case_3"]\n',
+    )
+    suite.makeconftest(
+        """
+import pytest
+
+@pytest.fixture(autouse=True)
+def fails_for_case_3(request):
+    if int(request.node.name[:-1].split("-")[-1]) % 5 == 3:
+        raise RuntimeError("this case cannot be set up")
+"""
+    )
+    gateway.add_model("m", "PASS", latency_s=0.2)
+    suite.makepyfile(test_setup=CASES.replace("range(24)", "range(40)"))
+    result = suite.runpytest("--llm-models=m", "--llm-concurrency=2", "--llm-report=r.json")
+    result.assert_outcomes(passed=32, errors=8)
+    found = {row["test"]: row for row in rows(suite)}
+    assert found["test_setup.py::test_case[3]"]["stop_reason"] == "setup error"
+    assert not any("in_order" in row for row in found.values())
+    # The eight dropped cases do not use up the lookahead: the last cases still overlap (one
+    # at a time, each request would start at least one latency after the one before).
+    last = sorted(r.time for r in gateway.requests)[-10:]
+    assert min(b - a for a, b in itertools.pairwise(last)) < 0.1
