@@ -107,3 +107,19 @@ def test_suite_marker_mistakes_are_usage_errors(
     suite.makepyfile(test_bench=BENCH.replace("suite=True", 'suite=True, population="all"'))
     result = suite.runpytest("--llm-models=m")
     result.stdout.fnmatch_lines(["*population='all' must be one of fixed, sampled*"])
+
+
+def test_a_suite_replays_case_by_case_from_the_cache(
+    suite: pytest.Pytester, gateway: FakeGateway, plugin_args: list[str]
+) -> None:
+    gateway.add_model("m", wrong_on({2, 5}))
+    suite.makepyfile(test_bench=BENCH)
+    first = suite.runpytest("--llm-models=m", "--llm-cache=write", "--llm-report=a.json")
+    assert first.ret == pytest.ExitCode.OK
+    sent = gateway.request_count()
+    gateway.add_model("m", "FAIL")  # a replay that reached the gateway would fail the gate
+    args = ("--llm-models=m", "--llm-cache=replay", "--llm-report=b.json", *plugin_args)
+    again = suite.runpytest(*args)
+    assert again.ret == pytest.ExitCode.OK and gateway.request_count() == sent
+    gates = [report(suite, name)["suites"][0]["gate"] for name in ("a.json", "b.json")]  # type: ignore[index]
+    assert gates[0]["rate"] == gates[1]["rate"] == 0.9
