@@ -3,7 +3,10 @@ every case has reported, failing the run (not the cases); paired regression agai
 
 from __future__ import annotations
 
+import functools
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -123,3 +126,23 @@ def test_a_suite_replays_case_by_case_from_the_cache(
     assert again.ret == pytest.ExitCode.OK and gateway.request_count() == sent
     gates = [report(suite, name)["suites"][0]["gate"] for name in ("a.json", "b.json")]  # type: ignore[index]
     assert gates[0]["rate"] == gates[1]["rate"] == 0.9
+
+
+def test_a_suite_split_over_shards_is_judged_whole_after_merge(
+    suite: pytest.Pytester, gateway: FakeGateway
+) -> None:
+    gateway.add_model("m", wrong_on({0, 1, 2, 3, 4, 5, 6, 7, 8}))  # wrong only in shard one
+    suite.makepyfile(test_bench=BENCH.replace("pass_rate=0.8", "pass_rate=0.7"))
+    first_half = " or ".join(f"[m-{i}]" for i in range(10))
+    one = suite.runpytest("--llm-models=m", "-k", first_half, "--llm-report=one.json")
+    two = suite.runpytest("--llm-models=m", "-k", f"not ({first_half})", "--llm-report=two.json")
+    # Each shard judges its own half: 1/10 right fails, 10/10 right passes.
+    assert (one.ret, two.ret) == (pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.OK)
+    run = functools.partial(subprocess.run, cwd=suite.path, capture_output=True, text=True)
+    merged = run([sys.executable, "-m", "pytest_llmeval", "merge", "one.json", "two.json",
+                  "-o", "all.json"])  # fmt: skip
+    assert merged.returncode == 0, merged.stderr
+    (row,) = report(suite, "all.json")["suites"]  # type: ignore[misc]
+    assert row["gate"]["cases"] == 20 and row["gate"]["rate"] == 0.55
+    compared = run([sys.executable, "-m", "pytest_llmeval", "compare", "all.json"])
+    assert compared.returncode == 1 and "suite gates passed" in compared.stdout
