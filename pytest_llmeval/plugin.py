@@ -548,13 +548,15 @@ class Sampler:
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
         if self.fixtures is None or self.window is None:
             return (yield)
+        if not any(_model_name(item) is not None for item in session.items):
+            return (yield)  # no LLM test here (or the xdist controller, which runs none)
         from pytest_llmeval.verdict.ahead import RunAhead
 
         runtime = self.config.stash[RUNTIME]
         self.upcoming = Upcoming(session)
         if self.upcoming.worker and self.upcoming.queue is None:
             self.off = "this pytest-xdist does not show a worker's queue"
-        self.engine = RunAhead(self.window, 2 * self.window.size, runtime.pool.aclose)
+        self.engine = RunAhead(self.window, 2 * self.window.size, runtime.aclose_clients)
         try:
             return (yield)
         finally:

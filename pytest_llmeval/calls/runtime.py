@@ -60,6 +60,11 @@ class Runtime:
                     loop.run_until_complete(task)
             raise
 
+    async def aclose_clients(self) -> None:
+        """Close the async SDK clients of the running loop, if any were made."""
+        if self._pool is not None:
+            await self._pool.aclose()
+
     def redact(self, text: str) -> str:
         return self._pool.redact(text) if self._pool is not None else text
 
