@@ -37,6 +37,12 @@ def test_suite_name_strips_only_the_case_id() -> None:
     assert suite_name("t.py::test_plain") is None
 
 
+# A case's plan as `Plan.to_dict` writes it: one sample, the answer right or not.
+PLAN: dict[str, Any] = {
+    "pass_rate": 1.0, "samples": 1, "confidence": 0.95, "mode": "observed", "marked": True,
+}  # fmt: skip
+
+
 def row(
     case: str,
     model: str,
@@ -46,13 +52,16 @@ def row(
     subject: str | None = None,
     samples: list[dict[str, Any]] | None = None,
     test: str = "t.py::test_bench",
-) -> dict[str, Any]:
-    samples = samples if samples is not None else [{"outcome": verdict}]
+    plan: dict[str, Any] | None = None,
+) -> Any:
+    """A report row by hand, with only the keys the suite functions read (so not a full Row)."""
+    samples = samples if samples is not None else [{"index": 0, "outcome": verdict}]
     passed = sum(s["outcome"] == "passed" for s in samples)
     failed = sum(s["outcome"] == "failed" for s in samples)
     result = {
         "test": f"{test}[{case}]",
         "model": model,
+        "plan": plan or PLAN,
         "verdict": verdict,
         "passed": passed,
         "failed": failed,
@@ -66,7 +75,7 @@ def row(
 
 def bench(
     a_pass: int, b_pass: int, both: int, neither: int, costs: dict[str, float | None]
-) -> list[dict[str, Any]]:
+) -> list[Any]:
     """Cases where only big passes, only small passes, both pass, and neither passes."""
     rows = []
     kinds = [(True, False)] * a_pass + [(False, True)] * b_pass
