@@ -7,8 +7,15 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.report.suites import compare, suite_name, suite_row
-from pytest_llmeval.verdict.stats import mcnemar_exact
+from pytest_llmeval.report.suites import (
+    compare,
+    gated,
+    outcomes,
+    suite_gate,
+    suite_name,
+    suite_row,
+)
+from pytest_llmeval.verdict.stats import clopper_pearson, mcnemar_exact
 
 
 @pytest.mark.parametrize(
@@ -37,6 +44,12 @@ def test_suite_name_strips_only_the_case_id() -> None:
     assert suite_name("t.py::test_plain") is None
 
 
+# A case's plan as `Plan.to_dict` writes it: one sample, the answer right or not.
+PLAN: dict[str, Any] = {
+    "pass_rate": 1.0, "samples": 1, "confidence": 0.95, "mode": "observed", "marked": True,
+}  # fmt: skip
+
+
 def row(
     case: str,
     model: str,
@@ -46,13 +59,16 @@ def row(
     subject: str | None = None,
     samples: list[dict[str, Any]] | None = None,
     test: str = "t.py::test_bench",
-) -> dict[str, Any]:
-    samples = samples if samples is not None else [{"outcome": verdict}]
+    plan: dict[str, Any] | None = None,
+) -> Any:
+    """A report row by hand, with only the keys the suite functions read (so not a full Row)."""
+    samples = samples if samples is not None else [{"index": 0, "outcome": verdict}]
     passed = sum(s["outcome"] == "passed" for s in samples)
     failed = sum(s["outcome"] == "failed" for s in samples)
     result = {
         "test": f"{test}[{case}]",
         "model": model,
+        "plan": plan or PLAN,
         "verdict": verdict,
         "passed": passed,
         "failed": failed,
@@ -66,7 +82,7 @@ def row(
 
 def bench(
     a_pass: int, b_pass: int, both: int, neither: int, costs: dict[str, float | None]
-) -> list[dict[str, Any]]:
+) -> list[Any]:
     """Cases where only big passes, only small passes, both pass, and neither passes."""
     rows = []
     kinds = [(True, False)] * a_pass + [(False, True)] * b_pass
@@ -199,3 +215,99 @@ def test_cost_per_case_counts_cache_savings_and_skips_cases_without_a_cost() -> 
     rows.append(row("c3", "m", "error", cost=None, samples=[]))  # never reached the model
     [suite] = compare(rows)["suites"]
     assert suite["cost_per_case"] == pytest.approx(0.5)
+
+
+def gated_case(
+    case: str,
+    script: str,
+    *,
+    model: str = "m",
+    pass_rate: float = 0.8,
+    mode: str = "not_worse",
+    population: str = "fixed",
+    test: str = "t.py::test_bench",
+) -> Any:
+    """A case of a `suite=True` test whose samples passed (P), failed (F) or erred (E)."""
+    kinds = {"P": "passed", "F": "failed", "E": "error"}
+    samples = [{"index": i, "outcome": kinds[k]} for i, k in enumerate(script)]
+    valid = script.replace("E", "")
+    verdict = "error" if not valid else "passed" if "F" not in valid else "failed"
+    plan = {
+        "pass_rate": pass_rate, "samples": len(script), "confidence": 0.95, "mode": mode,
+        "marked": True, "suite": True, "population": population,
+    }  # fmt: skip
+    return row(case, model, verdict, samples=samples, test=test, plan=plan)
+
+
+def test_gated_rows_and_their_outcomes_in_sample_order() -> None:
+    case = gated_case("c0", "PFP")
+    case["samples"] = [
+        {"index": 2, "outcome": "passed"},
+        {"index": 0, "outcome": "failed"},
+        {"index": 1, "outcome": "error"},
+        {"index": 3, "outcome": "passed"},
+    ]
+    assert gated(case)
+    assert outcomes(case) == (False, True, True)  # by index, the error left out
+    assert not gated(row("c0", "m", "passed"))
+    assert outcomes(gated_case("c1", "EE")) == ()
+
+
+def test_a_suite_without_suite_true_has_no_gate() -> None:
+    cases = {f"c{i}": row(f"c{i}", "m", "failed") for i in range(6)}
+    assert suite_gate(cases) is None
+    assert "gate" not in suite_row("t.py::test_bench", "m", cases)
+
+
+def test_a_fixed_suite_gate_judges_the_cases_together() -> None:
+    """12 of 20 one-sample cases right: below a 0.9 gate, above a 0.5 one."""
+
+    def suite(pass_rate: float) -> dict[str, Any]:
+        script = "P" * 12 + "F" * 8
+        return {f"c{i:02d}": gated_case(f"c{i:02d}", k, pass_rate=pass_rate)
+                for i, k in enumerate(script)}  # fmt: skip
+
+    gate = suite_gate(suite(0.9))
+    assert gate is not None
+    assert (gate["verdict"], gate["rate"], gate["population"]) == ("failed", 0.6, "fixed")
+    assert (gate["pass_rate"], gate["confidence"], gate["mode"]) == (0.9, 0.95, "not_worse")
+    assert (gate["cases"], gate["error_cases"], gate["samples"]) == (20, 0, 20)
+    assert gate["ci"] == pytest.approx(list(clopper_pearson(12, 20, 0.95)))
+    assert gate["method"] == "exact binomial over 20 samples of 20 fixed cases"
+    assert gate["worst"] == ["c12 0/1", "c13 0/1", "c14 0/1", "c15 0/1", "c16 0/1"]
+    assert suite_gate(suite(0.5)) == {**gate, "pass_rate": 0.5, "verdict": "passed"}
+
+
+def test_the_worst_cases_are_the_lowest_rates_below_one_at_most_five() -> None:
+    scripts = {
+        "a": "PPP", "b": "PFF", "c": "FFF", "d": "PPF", "e": "PEF",
+        "f": "PPP", "g": "FPP", "h": "PPPPF", "i": "EEE",
+    }  # fmt: skip
+    cases = {k: gated_case(k, v, pass_rate=0.5, population="sampled") for k, v in scripts.items()}
+    gate = suite_gate(cases)
+    assert gate is not None
+    assert gate["worst"] == ["c 0/3", "b 1/3", "e 1/2", "d 2/3", "g 2/3"]
+    assert (gate["cases"], gate["error_cases"], gate["samples"]) == (8, 1, 25)
+    assert gate["rate"] == pytest.approx((1 + 1 / 3 + 0 + 2 / 3 + 1 / 2 + 1 + 2 / 3 + 4 / 5) / 8)
+    assert gate["method"] == "betting test over the pass rates of 8 sampled cases (25 samples)"
+    assert gate["verdict"] == "passed"  # 0.62 is not significantly below 0.5
+    few = suite_gate({k: cases[k] for k in ("a", "d", "f", "h")})
+    assert few is not None and few["worst"] == ["d 2/3", "h 4/5"]  # only those below 1
+
+
+def test_a_suite_of_error_cases_has_an_error_gate() -> None:
+    cases = {f"c{i}": gated_case(f"c{i}", "EE") for i in range(3)}
+    gate = suite_gate(cases)
+    assert gate is not None
+    assert (gate["verdict"], gate["rate"], gate["error_cases"], gate["worst"]) == (
+        "error", None, 3, [],
+    )  # fmt: skip
+
+
+def test_suite_rows_carry_a_gate_only_for_gated_suites() -> None:
+    rows = [gated_case(f"c{i}", "P" if i % 4 else "F", pass_rate=0.6) for i in range(8)]
+    rows += [row(f"c{i}", "m", "passed", test="t.py::test_plain_cases") for i in range(3)]
+    by_suite = {s["suite"]: s for s in compare(rows)["suites"]}
+    assert "gate" not in by_suite["t.py::test_plain_cases"]
+    gate = by_suite["t.py::test_bench"]["gate"]
+    assert (gate["verdict"], gate["rate"], gate["worst"]) == ("passed", 0.75, ["c0 0/1", "c4 0/1"])
