@@ -10,7 +10,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_llmeval.errors import BaselineError
-from pytest_llmeval.report.baseline import compare, failing, load_report, summary_lines
+from pytest_llmeval.report.baseline import (
+    compare,
+    failing,
+    load_report,
+    suite_failures,
+    summary_lines,
+)
 from pytest_llmeval.report.build import write_report, write_text
 from pytest_llmeval.report.merge import merge_reports
 from pytest_llmeval.report.render import html, markdown
@@ -49,6 +55,9 @@ def compare_reports(args: argparse.Namespace) -> int:
     comparison = report.get("baseline")
     if comparison is not None:
         for line in summary_lines(comparison):
+            print(line, file=sys.stderr)
+    for line in suite_failures(report, args.fail_on):
+        if line.startswith("FAILED"):  # a regressed suite is among the baseline's lines
             print(line, file=sys.stderr)
     return 1 if failing(comparison, report["tests"], args.fail_on, report["suites"]) else 0
 

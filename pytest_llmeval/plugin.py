@@ -744,13 +744,14 @@ class _Job:
         return cls(item, model, item.obj, kwargs, window, ahead=True)
 
     def run_sync(self, stop: Future[None] | None = None) -> Sampled:
+        """Sample on threads; a job run ahead runs its last sample on its own thread."""
         from pytest_llmeval.verdict.sampling import run_sync
 
         width = self.settings.concurrency
         body = lambda: self.function(**self.kwargs)  # noqa: E731
         return run_sync(
             self.plan, body, width, self.classifier, self.stop, self.ordered, self.aborted,
-            self.window, stop,
+            self.window, stop, inline=self.ahead,
         )  # fmt: skip
 
     async def run_async(self) -> Sampled:

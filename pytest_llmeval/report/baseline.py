@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import TypeGuard, cast
 
@@ -92,25 +92,28 @@ def compare(report: Report, baseline: Report, source: str) -> BaselineComparison
     """The comparison section of a report: every common row (a gated suite's cases as one
     paired comparison per suite x model), then tests new and gone."""
     old, new = index(baseline), index(report)
-    rows = [
-        compare_row(old[key], new[key]) for key in sorted(new) if key in old and not gated(new[key])
-    ]
-    suites = compare_suites(report, baseline)
+    common = {key: compare_row(old[key], new[key]) for key in sorted(new) if key in old}
+    rows = [row for key, row in common.items() if not gated(new[key])]
+    changed = {key for key, row in common.items() if row["prompt_changed"]}
+    suites = compare_suites(report, baseline, changed)
     return {
         "source": source,
         "created_at": baseline.get("created_at"),
         "rows": rows,
         "suites": suites,
         "regressions": sum(r["regressed"] for r in rows) + sum(s["regressed"] for s in suites),
-        "changed_prompts": sum(r["prompt_changed"] for r in rows),
+        "changed_prompts": len(changed),
         "new": [_label(key) for key in sorted(new) if key not in old],
         "gone": [_label(key) for key in sorted(old) if key not in new],
     }
 
 
-def compare_suites(report: Report, baseline: Report) -> list[SuiteComparison]:
+def compare_suites(
+    report: Report, baseline: Report, changed: Collection[tuple[str, str]] = ()
+) -> list[SuiteComparison]:
     """Each gated suite x model of the report against the same suite of the baseline: case
-    paired with case, by the exact sign test (McNemar's with one sample per case)."""
+    paired with case, by the exact sign test (McNemar's with one sample per case); `changed`
+    holds the (test, model) keys whose prompts changed."""
     before = by_suite(baseline["tests"])
     found: list[SuiteComparison] = []
     for suite, models in sorted(by_suite(report["tests"]).items()):
@@ -140,6 +143,9 @@ def compare_suites(report: Report, baseline: Report) -> list[SuiteComparison]:
                     "rate": paired.rate,
                     "added": list(paired.added),
                     "removed": list(paired.removed),
+                    "prompt_changed": sum(
+                        (row["test"], model) in changed for row in cases.values()
+                    ),
                 }
             )
     return found
@@ -200,6 +206,8 @@ def summary_lines(comparison: BaselineComparison) -> list[str]:
         verdict = "REGRESSED suite" if suite["regressed"] else "suite"
         alpha = f"sign test, alpha {suite['alpha']:.2g}"
         lines.append(f"{verdict} {label}: {suite_change(suite)} ({alpha})")
+        if suite["prompt_changed"]:
+            lines.append(f"  prompt changed in {suite['prompt_changed']} of its cases")
         for kind in ("added", "removed"):
             if suite[kind]:
                 shown = ", ".join(suite[kind][:10]) + (" ..." if len(suite[kind]) > 10 else "")

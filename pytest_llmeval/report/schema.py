@@ -344,6 +344,7 @@ class SuiteComparison(TypedDict):
     rate: float | None
     added: list[str]
     removed: list[str]
+    prompt_changed: int  # cases whose prompts changed since the baseline
 
 
 class BaselineComparison(TypedDict):

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import queue
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -69,6 +71,7 @@ class RunAhead:
         self._context = contextvars.copy_context()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._threads = _Threads()
 
     def waiting(self) -> int:
         """Samples launched and not yet consumed (the most each job may spend)."""
@@ -81,7 +84,7 @@ class RunAhead:
         return key in self._seen
 
     def launch(self, key: str, samples: int, run: Callable[[Future[None]], Sampled]) -> None:
-        """Run a synchronous job on its own thread; `run` gets the stop signal."""
+        """Run a synchronous job on a thread of the engine; `run` gets the stop signal."""
         job = self._add(key, samples)
         context = self._context.copy()
 
@@ -91,7 +94,7 @@ class RunAhead:
             except BaseException as exc:
                 job.future.set_exception(exc)
 
-        threading.Thread(target=target, name=f"llmeval-ahead-{key}", daemon=True).start()
+        self._threads.submit(target)
 
     def launch_async(
         self, key: str, samples: int, make: Callable[[], Coroutine[Any, Any, Sampled]]
@@ -119,6 +122,12 @@ class RunAhead:
         jobs, self._jobs, self._waiting = list(self._jobs.values()), {}, 0
         for job in jobs:
             job.cancel()
+        self._threads.close()
+        deadline = time.monotonic() + GRACE_S
+        for job in jobs:  # a cancelled task needs its loop to run to hand over its samples
+            if job.task is not None:
+                with contextlib.suppress(BaseException):
+                    job.future.exception(timeout=max(0.0, deadline - time.monotonic()))
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
@@ -158,3 +167,38 @@ class RunAhead:
 
 async def _call(close: Callable[[], Awaitable[None]]) -> None:
     await close()
+
+
+class _Threads:
+    """Daemon threads serving one queue of jobs; a thread is started only when none is idle
+    (starting a thread waits for it to run, which costs milliseconds on a busy interpreter)."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._started = 0
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            start = self._idle == 0
+            if start:
+                self._started += 1
+            else:
+                self._idle -= 1
+        self._jobs.put(job)
+        if start:
+            threading.Thread(target=self._serve, name="llmeval-ahead", daemon=True).start()
+
+    def close(self) -> None:
+        """Let every thread end once the jobs queued before have run."""
+        with self._lock:
+            started, self._started, self._idle = self._started, 0, 0
+        for _ in range(started):
+            self._jobs.put(None)
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            job()
+            with self._lock:
+                self._idle += 1

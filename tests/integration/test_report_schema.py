@@ -21,7 +21,8 @@ BROKEN = "```python\ndef add(a, b)\n    return a + b\n```"
 # models (sandbox runs with hidden cases, subjects, suite rows, comparisons, routing), a
 # dialogue (turns, a streamed call; it takes `tmp_path`, so it runs in its turn), a test whose
 # setup fails (a row without samples), error samples and retries (injected 429s), then a
-# second run on a baseline with a response cache.
+# second run on a baseline with a response cache; a gated suite (its gate, its paired
+# regression).
 SUITE = """
 import pytest
 from pytest_llmeval import extract_code
@@ -38,6 +39,12 @@ CASES = [
 def test_add(llm, sandbox, a):
     code = extract_code(llm.chat(f"Write add(a, b), case {a}").text, "add")
     sandbox.run(code, [f"assert add({a}, 1) == {a + 1}", "assert add(0, 0) == 0"], "add").check()
+
+
+@pytest.mark.llmeval(pass_rate=0.5, samples=2, suite=True)
+@pytest.mark.parametrize("n", range(3))
+def test_gated(llm, n):
+    assert "def" in llm.chat(f"Write add(a, b), gated case {n}").text
 
 
 @pytest.mark.llmeval(pass_rate=0.5, samples=3, mode="observed")
@@ -125,7 +132,14 @@ def build_reports(suite: pytest.Pytester, gateway: FakeGateway) -> list[schema.R
     )
     suite.makepyfile(test_bench=SUITE)
     gateway.inject(HTTPError(429, retry_after=0.0), times=3, model="bad")
-    args = ["--llm-models=good,bad", "--llm-budget=5", "--llm-cache=readwrite"]
+    # One sample in flight at a time: the first request of "bad" meets two of the three 429s
+    # (an error sample), whichever case runs first.
+    args = [
+        "--llm-models=good,bad",
+        "--llm-budget=5",
+        "--llm-cache=readwrite",
+        "--llm-concurrency=1",
+    ]
     for extra in (["--llm-report=base.json"], ["--llm-baseline=base.json", "--llm-report=r.json"]):
         result = suite.runpytest(*args, *extra)
         assert result.ret == pytest.ExitCode.TESTS_FAILED  # the setup errors, at least

@@ -341,3 +341,26 @@ def test_a_key_is_launched_at_most_once(engines: Callable[..., RunAhead]) -> Non
     with pytest.raises(ValueError, match="job 'a' was launched already"):  # even once taken
         engine.launch_async("a", 1, lambda: run_async(ONE, nothing, 1, CLASSIFIER))
     assert engine.waiting() == 0
+
+
+def test_close_hands_over_an_async_job_before_the_loop_stops(
+    engines: Callable[..., RunAhead],
+) -> None:
+    """Without a `close_loop` round trip, close still waits for the cancelled task: the samples
+    it finished are handed over and its window slot comes back."""
+    window = Window(4)
+    engine = engines(window, 8)  # no close_loop
+    started, calls, aborts = threading.Event(), itertools.count(), Aborts()
+
+    async def body() -> None:
+        if next(calls) == 1:
+            started.set()
+            await asyncio.Future()  # a sample that never answers
+
+    engine.launch_async(
+        "k", 4, lambda: run_async(FOUR, body, 1, CLASSIFIER, on_abort=aborts, window=window)
+    )
+    assert started.wait(TIMEOUT)
+    engine.close()
+    assert aborts.calls == [([0], "interrupted", asyncio.CancelledError)]
+    assert window.in_flight == 0
