@@ -24,6 +24,7 @@ Run: python benchmarks/throughput.py
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -190,8 +191,12 @@ def _process_cpu_s(pid: int) -> float:
 
 
 class Gateway:
-    def __init__(self, latency: float) -> None:
+    """The fake gateway as a process: model `m` replies PASS; `models` adds NAME=TEXT ones."""
+
+    def __init__(self, latency: float, *models: str) -> None:
         command = [sys.executable, "-m", "pytest_llmeval.testing.gateway", "--model", "m=PASS"]
+        for spec in models:
+            command += ["--model", spec]
         self.proc = subprocess.Popen(
             [*command, "--latency", str(latency)], stdout=subprocess.PIPE, text=True
         )
@@ -226,7 +231,7 @@ def timed(
     return Run(wall, cpu, max(0.0, _busy_s() - busy - ours) / wall)
 
 
-def pytest_command(url: str, *args: str) -> list[str]:
+def pytest_command(url: str, *args: str, model: str = "m") -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -234,7 +239,7 @@ def pytest_command(url: str, *args: str) -> list[str]:
         "-q",
         "-p",
         "no:cacheprovider",
-        "--llm-models=m",
+        f"--llm-models={model}",
         f"--llm-base-url={url}",
         f"--llm-concurrency={CONCURRENCY}",
         "--llm-report=report.json",
@@ -428,9 +433,7 @@ def main() -> None:
             ):
                 test = f"test_{kind.split(',')[0]}.py"
                 plugin[kind] = best_of(
-                    lambda test=test, args=args: run_plugin(
-                        folder, gateway, 1, SAMPLES, *args, test
-                    )
+                    functools.partial(run_plugin, folder, gateway, 1, SAMPLES, *args, test)
                 )
 
             print(
@@ -476,8 +479,8 @@ def main() -> None:
                 (f"-n {WORKERS}", ("-n", str(WORKERS)), WORKERS),
             ):
                 best, runs = best_of(
-                    lambda args=args: run_plugin(
-                        folder, gateway, MANY_TESTS, MANY_SAMPLES, *args, "test_many.py"
+                    functools.partial(
+                        run_plugin, folder, gateway, MANY_TESTS, MANY_SAMPLES, *args, "test_many.py"
                     )
                 )
                 ideal_many = (
