@@ -175,7 +175,7 @@ def fails_for_case_3(request):
         raise RuntimeError("this case cannot be set up")
 """
     )
-    gateway.add_model("m", "PASS", latency_s=0.2)
+    gateway.add_model("m", "PASS", latency_s=0.3)
     suite.makepyfile(test_setup=CASES.replace("range(24)", "range(40)"))
     result = suite.runpytest("--llm-models=m", "--llm-concurrency=2", "--llm-report=r.json")
     result.assert_outcomes(passed=32, errors=8)
@@ -185,4 +185,4 @@ def fails_for_case_3(request):
     # The eight dropped cases do not use up the lookahead: the last cases still overlap (one
     # at a time, each request would start at least one latency after the one before).
     last = sorted(r.time for r in gateway.requests)[-10:]
-    assert min(b - a for a, b in itertools.pairwise(last)) < 0.1
+    assert min(b - a for a, b in itertools.pairwise(last)) < 0.15
