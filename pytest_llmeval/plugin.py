@@ -70,6 +70,7 @@ RUNTIME: pytest.StashKey[Runtime] = pytest.StashKey()
 RESULT: pytest.StashKey[Result] = pytest.StashKey()
 MACHINERY: pytest.StashKey[Machinery] = pytest.StashKey()
 RUN_DIR = pytest.StashKey[Path]()
+SPEC = pytest.StashKey[EvalSpec]()
 NO_MODELS = (
     "no models named: pass --llm-models=NAME[,NAME...] or set models "
     "in [tool.llmeval] of pyproject.toml (or llmeval.toml)"
@@ -388,8 +389,17 @@ class XdistHooks:
 
 
 def _spec(node: pytest.Item | pytest.Function) -> EvalSpec:
-    """The test's marker; keywords of an `llmeval` mark on a `pytest.param` override the
-    function's, so one case can carry its own threshold."""
+    """The test's marker (read once per item); keywords of an `llmeval` mark on a
+    `pytest.param` override the function's, so one case can carry its own threshold."""
+    if isinstance(node, pytest.Item):
+        found = node.stash.get(SPEC, None)
+        if found is None:
+            found = node.stash[SPEC] = _read_spec(node)
+        return found
+    return _read_spec(node)
+
+
+def _read_spec(node: pytest.Item | pytest.Function) -> EvalSpec:
     callspec = getattr(node, "callspec", None)
     on_param = [m for m in getattr(callspec, "marks", ()) if m.name == "llmeval"]
     outer = [m for m in node.iter_markers("llmeval") if m not in on_param][:1]
@@ -994,7 +1004,7 @@ class Reporter:
             writers[name](self.report(), Path(option(name)))
         if update:
             fresh = {k: v for k, v in self.report().items() if k != "baseline"}
-            write_report(fresh, Path(option("llm_baseline")))
+            write_report(fresh, Path(option("llm_baseline")), indent=2)
             self.baseline_written = True
 
     def _judge_suites(self, session: pytest.Session) -> None:

@@ -71,7 +71,7 @@ class RunAhead:
         self._context = contextvars.copy_context()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._threads = _Threads()
+        self._threads = _Threads(window.size)
 
     def waiting(self) -> int:
         """Samples launched and not yet consumed (the most each job may spend)."""
@@ -170,35 +170,42 @@ async def _call(close: Callable[[], Awaitable[None]]) -> None:
 
 
 class _Threads:
-    """Daemon threads serving one queue of jobs; a thread is started only when none is idle
-    (starting a thread waits for it to run, which costs milliseconds on a busy interpreter)."""
+    """At most `limit` daemon threads serving one queue of jobs. The caller starts only the
+    first; a thread that takes a job while others wait starts the next one, so the caller never
+    waits for a thread to start (milliseconds each, on a busy interpreter). No more threads
+    than window slots are needed: a job beyond them would only wait for a slot."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int) -> None:
         self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._idle = 0
+        self._limit = limit
         self._started = 0
 
     def submit(self, job: Callable[[], None]) -> None:
-        with self._lock:
-            start = self._idle == 0
-            if start:
-                self._started += 1
-            else:
-                self._idle -= 1
         self._jobs.put(job)
-        if start:
-            threading.Thread(target=self._serve, name="llmeval-ahead", daemon=True).start()
+        with self._lock:
+            first = self._started == 0
+            if first:
+                self._started = 1
+        if first:
+            self._start()
 
     def close(self) -> None:
         """Let every thread end once the jobs queued before have run."""
         with self._lock:
-            started, self._started, self._idle = self._started, 0, 0
+            started, self._started = self._started, self._limit  # no thread starts any more
         for _ in range(started):
             self._jobs.put(None)
 
+    def _start(self) -> None:
+        threading.Thread(target=self._serve, name="llmeval-ahead", daemon=True).start()
+
     def _serve(self) -> None:
         while (job := self._jobs.get()) is not None:
-            job()
             with self._lock:
-                self._idle += 1
+                grow = not self._jobs.empty() and self._started < self._limit
+                if grow:
+                    self._started += 1
+            if grow:
+                self._start()
+            job()
