@@ -3,7 +3,6 @@ cases whose fixtures could change their meaning wait for their turn, and the rep
 
 from __future__ import annotations
 
-import itertools
 import json
 
 import pytest
@@ -182,7 +181,8 @@ def fails_for_case_3(request):
     found = {row["test"]: row for row in rows(suite)}
     assert found["test_setup.py::test_case[3]"]["stop_reason"] == "setup error"
     assert not any("in_order" in row for row in found.values())
-    # The eight dropped cases do not use up the lookahead: the last cases still overlap (one
-    # at a time, each request would start at least one latency after the one before).
+    # The eight dropped cases do not use up the lookahead: the last cases still overlap. One at
+    # a time, each of the last ten requests would start a latency (0.3 s) after the one before,
+    # 2.7 s from first to last; two at a time, about half that.
     last = sorted(r.time for r in gateway.requests)[-10:]
-    assert min(b - a for a, b in itertools.pairwise(last)) < 0.15
+    assert last[-1] - last[0] < 2.0
