@@ -175,11 +175,11 @@ def fails_for_case_3(request):
 """
     )
     gateway.add_model("m", "PASS", latency_s=0.3)
-    suite.makepyfile(test_setup=CASES.replace("range(24)", "range(40)"))
+    suite.makepyfile(test_dropped=CASES.replace("range(24)", "range(40)"))
     result = suite.runpytest("--llm-models=m", "--llm-concurrency=2", "--llm-report=r.json")
     result.assert_outcomes(passed=32, errors=8)
     found = {row["test"]: row for row in rows(suite)}
-    assert found["test_setup.py::test_case[3]"]["stop_reason"] == "setup error"
+    assert found["test_dropped.py::test_case[3]"]["stop_reason"] == "setup error"
     assert not any("in_order" in row for row in found.values())
     # The eight dropped cases do not use up the lookahead: the last cases still overlap. One at
     # a time, each of the last ten requests would start a latency (0.3 s) after the one before,
