@@ -145,7 +145,8 @@ class Upcoming:
     def after(self, item: pytest.Item) -> Iterator[pytest.Item]:
         if not self.worker:
             start = self.index.get(id(item))
-            yield from () if start is None else self.items[start:]
+            if start is not None:  # indexing, not slicing: the caller stops after a few
+                yield from (self.items[i] for i in range(start, len(self.items)))
             return
         yield item
         if self.queue is None:

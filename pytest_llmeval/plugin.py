@@ -633,6 +633,7 @@ class Sampler:
         engine, upcoming, fixtures = self.engine, self.upcoming, self.fixtures
         if engine is None or upcoming is None or fixtures is None:
             return self.off
+        harmless = self.config.stash[SETTINGS].ahead_fixtures
         for item in upcoming.after(current):
             nodeid = item.nodeid
             if not engine.has_room():
@@ -642,8 +643,7 @@ class Sampler:
             model = _model_name(item)
             if not isinstance(item, pytest.Function) or model is None:
                 continue
-            safe = self.config.stash[SETTINGS].ahead_fixtures
-            ready = readiness(item, fixtures, _loop_plugin(item), safe)
+            ready = readiness(item, fixtures, _loop_plugin(item), harmless)
             if ready.reason is not None:
                 self.reasons[nodeid] = ready.reason
                 continue
