@@ -235,4 +235,5 @@ def test_cases_run_ahead_unless_a_plugin_fixture_could_change_them(
     result, report = run(project, "-p", "no:randomly", *workers)
     result.assert_outcomes(passed=12)
     assert not any("in_order" in row for row in report["tests"])
-    assert gateway.peak_in_flight >= 3
+    # Under xdist a worker sees only the few cases `--dist load` has sent it so far.
+    assert gateway.peak_in_flight >= (2 if workers else 3)
