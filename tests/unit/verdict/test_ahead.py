@@ -42,39 +42,6 @@ def wait_until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
     return True
 
 
-class Holders:
-    """Counts the samples in their bodies at once; the first ones stay until `size` are in,
-    so the peak reaches the window's size exactly when the window lets that many run."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.lock = threading.Lock()
-        self.full = threading.Event()
-        self.now = self.peak = 0
-
-    def _enter(self) -> None:
-        with self.lock:
-            self.now += 1
-            self.peak = max(self.peak, self.now)
-            if self.now >= self.size:
-                self.full.set()
-
-    def _leave(self) -> None:
-        with self.lock:
-            self.now -= 1
-
-    def hold(self) -> None:
-        self._enter()
-        self.full.wait(TIMEOUT)
-        time.sleep(0)
-        self._leave()
-
-    async def ahold(self) -> None:
-        self._enter()
-        await asyncio.to_thread(self.full.wait, TIMEOUT)
-        self._leave()
-
-
 class Aborts:
     """What `on_abort` was handed: the finished samples' indexes, the stop reason, the cause."""
 
@@ -118,13 +85,13 @@ def taken(engine: RunAhead, key: str) -> Launched:
 
 
 def test_one_sample_jobs_run_ahead_in_one_shared_window(
-    engines: Callable[..., RunAhead],
+    engines: Callable[..., RunAhead], make_holders: Callable[[int], Any]
 ) -> None:
     """Four one-sample jobs, two on threads and two on the engine's loop, in a window of two:
     two samples of different jobs run at once, never three."""
     window = Window(2)
     engine = engines(window, 8)
-    holders = Holders(window.size)
+    holders = make_holders(window.size)
 
     async def held() -> None:
         await holders.ahold()

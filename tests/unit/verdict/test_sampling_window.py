@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from typing import Any
 
 import pytest
 
@@ -38,53 +39,22 @@ def wait_until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
     return True
 
 
-class Holders:
-    """Counts the samples in their bodies at once; the first ones stay until `size` are in,
-    so the peak reaches `size` exactly when that many may run together."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.lock = threading.Lock()
-        self.full = threading.Event()
-        self.now = self.peak = 0
-
-    def _enter(self) -> None:
-        with self.lock:
-            self.now += 1
-            self.peak = max(self.peak, self.now)
-            if self.now >= self.size:
-                self.full.set()
-
-    def _leave(self) -> None:
-        with self.lock:
-            self.now -= 1
-
-    def hold(self) -> None:
-        self._enter()
-        self.full.wait(TIMEOUT)
-        time.sleep(0)
-        self._leave()
-
-    async def ahold(self) -> None:
-        self._enter()
-        if not self.full.is_set():
-            await asyncio.to_thread(self.full.wait, TIMEOUT)
-        await asyncio.sleep(0)
-        self._leave()
-
-
-def test_thread_samples_never_exceed_the_window_when_concurrency_is_larger() -> None:
+def test_thread_samples_never_exceed_the_window_when_concurrency_is_larger(
+    make_holders: Callable[[int], Any],
+) -> None:
     window = Window(3)
-    holders = Holders(window.size)
+    holders = make_holders(window.size)
     sampled = run_sync(TWELVE, holders.hold, 8, CLASSIFIER, window=window)
     assert sampled.passes == 12
     assert holders.peak == window.size
     assert wait_until(lambda: window.in_flight == 0)
 
 
-def test_async_samples_never_exceed_the_window_when_concurrency_is_larger() -> None:
+def test_async_samples_never_exceed_the_window_when_concurrency_is_larger(
+    make_holders: Callable[[int], Any],
+) -> None:
     window = Window(3)
-    holders = Holders(window.size)
+    holders = make_holders(window.size)
     sampled = asyncio.run(run_async(TWELVE, holders.ahold, 8, CLASSIFIER, window=window))
     assert sampled.passes == 12
     assert holders.peak == window.size
@@ -93,12 +63,12 @@ def test_async_samples_never_exceed_the_window_when_concurrency_is_larger() -> N
 
 @pytest.mark.parametrize("engine", ["threads", "asyncio"])
 def test_slots_held_elsewhere_leave_a_job_the_rest_and_it_still_runs_every_sample(
-    engine: str,
+    engine: str, make_holders: Callable[[int], Any]
 ) -> None:
     """Two of three slots belong to other tests: the job runs one sample at a time."""
     window = Window(3)
     assert window.try_acquire() and window.try_acquire()
-    holders = Holders(1)
+    holders = make_holders(1)
     if engine == "threads":
         sampled = run_sync(TWELVE, holders.hold, 8, CLASSIFIER, window=window)
     else:
