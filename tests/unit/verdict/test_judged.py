@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from collections.abc import Callable
 from fractions import Fraction
 
 import pytest
@@ -54,16 +55,30 @@ def probability(
     p: Fraction,
     se: Fraction,
     sp: Fraction,
-    event: object,
+    event: Callable[[CorrectedVerdict], bool],
 ) -> Fraction:
     """Exact P(event(result)) with three independent binomials: judged passes, Se and Sp."""
     q = p * se + (1 - p) * (1 - sp)
     pk, ppos, pneg = pmf(N_SAMPLES, q), pmf(N_POS, se), pmf(N_NEG, sp)
-    assert callable(event)
     return sum(
         (pk[k] * ppos[tp] * pneg[tn] for (k, tp, tn), r in results.items() if event(r)),
         F(0),
     )
+
+
+def misses(p: Fraction) -> Callable[[CorrectedVerdict], bool]:
+    """The interval leaves out the true rate p."""
+    return lambda r: not r.interval[0] <= p <= r.interval[1]
+
+
+def upper_below(p: Fraction) -> Callable[[CorrectedVerdict], bool]:
+    """The upper bound falls below the true rate p."""
+    return lambda r: r.interval[1] < p
+
+
+def lower_above(p: Fraction) -> Callable[[CorrectedVerdict], bool]:
+    """The lower bound rises above the true rate p."""
+    return lambda r: r.interval[0] > p
 
 
 def test_rogan_gladen_known_numbers() -> None:
@@ -115,9 +130,8 @@ def test_uninformative_judge_is_an_error(mode: Mode) -> None:
 def test_few_calibration_items_are_an_error() -> None:
     result = corrected_verdict(60, 100, Calibration(3, 0, 3, 0), 0.5, 0.95, "not_worse")
     assert result.verdict == "error"
-    assert corrected_verdict(60, 100, Calibration(0, 0, 50, 0), 0.5, 0.95, "observed").verdict == (
-        "error"
-    )
+    no_positives = Calibration(0, 0, 50, 0)
+    assert corrected_verdict(60, 100, no_positives, 0.5, 0.95, "observed").verdict == "error"
 
 
 def test_no_valid_samples_is_an_error() -> None:
@@ -160,7 +174,7 @@ def test_bad_arguments() -> None:
 def test_two_sided_coverage_exact(alpha: Fraction) -> None:
     results = outcomes(alpha, "observed")
     for p, se, sp in itertools.product(TRUE_P, TRUE_SE, TRUE_SP):
-        miss = probability(results, p, se, sp, lambda r: not r.interval[0] <= p <= r.interval[1])
+        miss = probability(results, p, se, sp, misses(p))
         assert miss <= alpha, (p, se, sp, float(miss))
 
 
@@ -168,8 +182,8 @@ def test_two_sided_coverage_exact(alpha: Fraction) -> None:
 def test_one_sided_ends_cover_exact(alpha: Fraction) -> None:
     upper_results, lower_results = outcomes(alpha, "not_worse"), outcomes(alpha, "proven")
     for p, se, sp in itertools.product(TRUE_P, TRUE_SE, TRUE_SP):
-        above = probability(upper_results, p, se, sp, lambda r: r.interval[1] < p)
-        below = probability(lower_results, p, se, sp, lambda r: r.interval[0] > p)
+        above = probability(upper_results, p, se, sp, upper_below(p))
+        below = probability(lower_results, p, se, sp, lower_above(p))
         assert above <= alpha, (p, se, sp, float(above))
         assert below <= alpha, (p, se, sp, float(below))
 
