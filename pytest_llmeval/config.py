@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 APIS = ("chat", "completion")
+JUDGE_FORMATS = ("json_schema", "json_object", "text")
+DEFAULT_CALIBRATION = "llmeval-calibration.json"
 
 _TOP_KEYS = {
     "base_url",
@@ -28,6 +30,10 @@ _TOP_KEYS = {
     "retries",
     "params",
     "ahead_fixtures",
+    "judge",
+    "judge_format",
+    "embedding",
+    "calibration",
 }
 _MODEL_KEYS = {
     "model",
@@ -144,6 +150,10 @@ class Settings:
     params: Mapping[str, Any] = field(default_factory=dict)
     # Fixtures, used but not taken as arguments, that cannot change what a case run ahead does.
     ahead_fixtures: frozenset[str] = frozenset()
+    judge: str | None = None  # the model that grades outputs, apart from the models under test
+    judge_format: str = "json_schema"  # how the judge is asked for JSON (response_format)
+    embedding: str | None = None  # the model behind `similar`
+    calibration: str = DEFAULT_CALIBRATION  # judge calibrations, relative to the rootdir
 
     def local_models(self) -> list[ModelSettings]:
         """Selected models served by a managed local server."""
@@ -206,6 +216,8 @@ def load_settings(
     concurrency: int | None = None,
     timeout: float | None = None,
     retries: int | None = None,
+    judge: str | None = None,
+    embedding: str | None = None,
 ) -> Settings:
     """Merge file < environment < command line into Settings; raise ConfigError on bad input."""
     settings = Settings() if path is None else parse_table(*_config_table(path))
@@ -216,11 +228,17 @@ def load_settings(
         "concurrency": concurrency,
         "timeout": timeout,
         "retries": retries,
+        "judge": judge,
+        "embedding": embedding,
     }
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     if models is not None:
         settings = replace(settings, selected=parse_model_list(models, "--llm-models"))
     check_known(settings, settings.selected, "--llm-models")
+    for key, given in (("judge", judge), ("embedding", embedding)):
+        name = getattr(settings, key)
+        if name is not None:
+            check_known(settings, (name,), f"--llm-{key}" if given else f"{settings.source} {key}")
     return settings
 
 
@@ -305,6 +323,10 @@ def parse_table(table: Mapping[str, Any], source: str) -> Settings:
         retries=_int(table, "retries", source, 2, minimum=0),
         params=_params(table, source),
         ahead_fixtures=frozenset(_fixture_names(table.get("ahead_fixtures", []), source)),
+        judge=_opt_str(table, "judge", source) or None,
+        judge_format=_choice(table, "judge_format", source, JUDGE_FORMATS),
+        embedding=_opt_str(table, "embedding", source) or None,
+        calibration=_opt_str(table, "calibration", source) or DEFAULT_CALIBRATION,
     )
     check_known(settings, selected, f"{source} default_models")
     return settings
@@ -377,6 +399,13 @@ def _opt_str(table: Mapping[str, Any], key: str, where: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ConfigError(f"{where}: {key!r} must be a string, got {value!r}")
     return value
+
+
+def _choice(table: Mapping[str, Any], key: str, where: str, choices: tuple[str, ...]) -> str:
+    value = table.get(key, choices[0])
+    if value not in choices:
+        raise ConfigError(f"{where}: {key!r} must be one of {', '.join(choices)}, got {value!r}")
+    return str(value)
 
 
 def _int(table: Mapping[str, Any], key: str, where: str, default: int, *, minimum: int) -> int:

@@ -25,6 +25,10 @@ class BadResponseError(LLMError):
     """The SDK failed on what the server sent (e.g. a body that is not JSON)."""
 
 
+class JudgeError(LLMError):
+    """The judge's answer does not fit its schema: an error sample, never a pass or a fail."""
+
+
 class LLMUsageError(TypeError):
     """The test called the client the wrong way; the test fails, no sample is counted."""
 
@@ -112,6 +116,8 @@ def cause(exc: BaseException) -> str:
         return cause(exc.__cause__)
     if isinstance(exc, SandboxError):
         return "sandbox"
+    if isinstance(exc, JudgeError):
+        return "judge_format"
     if isinstance(exc, BudgetExhausted):
         return "budget"
     if isinstance(exc, CacheMiss):

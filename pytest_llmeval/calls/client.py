@@ -10,7 +10,7 @@ import random
 import threading
 import time
 import urllib.parse
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -23,7 +23,7 @@ from pytest_llmeval.calls.budget import (
     worst_case_tokens,
 )
 from pytest_llmeval.calls.cache import ResponseCache, cache_key
-from pytest_llmeval.calls.completion import Completion, ToolCall, Usage
+from pytest_llmeval.calls.completion import Completion, Embeddings, ToolCall, Usage
 from pytest_llmeval.calls.ratelimit import ModelLimiter, Permit
 from pytest_llmeval.calls.retry import RetryPolicy
 from pytest_llmeval.calls.streaming import StreamState, parse_arguments, usage_of
@@ -162,10 +162,12 @@ class ClientPool:
 
 
 class LLM:
-    """Client for one model: `chat`/`complete`/`stream` and async twins, returning Completions.
+    """Client for one model: `chat`/`complete`/`stream` and async twins, returning Completions,
+    and `embed` for `/v1/embeddings`.
 
     Every call goes through the model's limiter and the run's budget, is retried on 429, 5xx,
-    timeouts and dropped connections (honouring Retry-After), and is recorded for the report.
+    timeouts and dropped connections (honouring Retry-After), and is recorded for the report
+    under `role`: the model under test, the judge, or the embedding model.
     """
 
     def __init__(
@@ -174,9 +176,11 @@ class LLM:
         pool: ClientPool,
         base_url: str | None = None,
         test: str | None = None,
+        role: str = "model",
     ) -> None:
         self.model = model
         self.test = test
+        self.role = role
         self._pool = pool
         self._base_url = model.base_url or base_url
         self._key_env = pool.settings.key_env(model)
@@ -228,6 +232,44 @@ class LLM:
         """Async twin of `stream`."""
         payload = prompt if self.model.api == "completion" else _messages(prompt)
         return AsyncTextStream(self._astream(self._request(self.model.api, payload, params)))
+
+    def embed(self, texts: str | Sequence[str], **params: Any) -> Embeddings:
+        """Embed one text or several through `/v1/embeddings`: one vector per text, in order."""
+        request = self._embedding_request(texts, params)
+        hit = request.lookup_embeddings()
+        if hit is not None:
+            return hit
+        while True:
+            permit = request.begin()
+            try:
+                response = self.client.embeddings.create(**request.body)
+            except BaseException as exc:
+                time.sleep(request.failed(permit, exc))
+                continue
+            return request.embedded(permit, response)
+
+    async def aembed(self, texts: str | Sequence[str], **params: Any) -> Embeddings:
+        """Async twin of `embed`."""
+        request = self._embedding_request(texts, params)
+        hit = request.lookup_embeddings()
+        if hit is not None:
+            return hit
+        while True:
+            permit = await request.abegin()
+            try:
+                response = await self.aclient.embeddings.create(**request.body)
+            except BaseException as exc:
+                await asyncio.sleep(request.failed(permit, exc))
+                continue
+            return request.embedded(permit, response)
+
+    def _embedding_request(self, texts: str | Sequence[str], params: Mapping[str, Any]) -> _Request:
+        """Only the call's own parameters: the run's `params` are for chat and completions."""
+        inputs = [texts] if isinstance(texts, str) else list(texts)
+        if not inputs or not all(isinstance(text, str) for text in inputs):
+            raise LLMUsageError("embed() takes a string or a non-empty list of strings")
+        body = {**params, "input": inputs, "model": self.model.model_id}
+        return _Request(self, "embedding", body)
 
     def _request(self, endpoint: str, payload: Any, params: Mapping[str, Any]) -> _Request:
         if endpoint != self.model.api:
@@ -350,8 +392,9 @@ class _Request:
         self.body = body
         self.pool = llm._pool
         self.limiter = self.pool.limiter(llm.model)
-        self.estimate = len(json.dumps(body.get("messages", body.get("prompt")), default=str)) // 4
-        self.estimate += int(body.get("max_tokens") or body.get("max_completion_tokens") or 256)
+        self.estimate = len(json.dumps(_payload(body), default=str)) // 4
+        if endpoint != "embedding":
+            self.estimate += int(body.get("max_tokens") or body.get("max_completion_tokens") or 256)
         self.worst_usd = self._worst_case()
         self.reservation: Reservation | None = None
         self.attempt = 0
@@ -365,7 +408,8 @@ class _Request:
         if self.pool.budget is None:
             return None
         output_limit = model.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS
-        usd = model.cost_usd(*worst_case_tokens(self.body, output_limit))
+        prompt, output = worst_case_tokens(self.body, output_limit)
+        usd = model.cost_usd(prompt, 0 if self.endpoint == "embedding" else output)
         return usd or None  # unpriced or free models reserve nothing
 
     def _elapsed(self) -> float:
@@ -376,19 +420,27 @@ class _Request:
         """The prompt fingerprint: endpoint, model id, the messages the test wrote and the
         parameters; no sample, and not the model's own earlier turns (assistant and tool
         messages), so a dialogue's prompt does not "change" with the answers."""
-        payload = self.body.get("messages", self.body.get("prompt"))
-        if isinstance(payload, list):
+        payload = _payload(self.body)
+        if self.endpoint != "embedding" and isinstance(payload, list):
             payload = [
                 m
                 for m in payload
                 if not (isinstance(m, Mapping) and m.get("role") in ("assistant", "tool"))
             ]
-        params = {k: v for k, v in self.body.items() if k not in ("messages", "prompt", "model")}
+        params = {k: v for k, v in self.body.items() if k not in (*_PAYLOADS, "model")}
         return fingerprint(self.endpoint, self.llm.model.model_id, payload, params)
 
     def lookup(self, stream: bool) -> Completion | None:
         """The cached answer when the cache is read (no request, no budget); None on a miss,
         except under replay, where a miss is an error naming the test."""
+        entry = self._cached(stream)
+        return None if entry is None else self._replayed(entry)
+
+    def lookup_embeddings(self) -> Embeddings | None:
+        entry = self._cached(stream=False)
+        return None if entry is None else self._replayed_embeddings(entry)
+
+    def _cached(self, stream: bool) -> Mapping[str, Any] | None:
         cache = self.pool.cache
         if cache is None or not (cache.reads or cache.writes):
             return None
@@ -400,7 +452,7 @@ class _Request:
         self.key = cache_key(self.endpoint, [model.name, model.model_id], self.body, stream, sample)
         entry = cache.get(self.key) if cache.reads else None
         if entry is not None:
-            return self._replayed(entry)
+            return entry
         if cache.replay:
             exc = CacheMiss(
                 f"--llm-cache=replay: no cached answer for {self.llm.test or 'this call'} "
@@ -435,11 +487,38 @@ class _Request:
             cached=True,
         )
 
+    def _replayed_embeddings(self, entry: Mapping[str, Any]) -> Embeddings:
+        usage = Usage(**entry["usage"])
+        saved = self.llm.model.cost_usd(usage.prompt_tokens, 0)
+        latency = float(entry["latency_s"])
+        self._record(usage, latency=latency, cached=True, saved=saved)
+        vectors = tuple(tuple(vector) for vector in entry["vectors"])
+        cost = None if saved is None else 0.0
+        return Embeddings(vectors, self.llm.model.name, usage, latency, cost, cached=True)
+
+    def embedded(self, permit: Permit, response: Any) -> Embeddings:
+        """The vectors in input order, charged and recorded like any call."""
+        latency = time.perf_counter() - self.started
+        raw_usage = getattr(response, "usage", None)
+        tokens = int(getattr(raw_usage, "prompt_tokens", 0) or 0)
+        usage = Usage(prompt_tokens=tokens)
+        cost = self.llm.model.cost_usd(tokens, 0)
+        self.settle(cost)
+        permit.release(tokens=tokens)
+        data = sorted(response.data, key=lambda item: item.index)
+        if len(data) != len(self.body["input"]):
+            exc = BadResponseError(
+                f"asked for {len(self.body['input'])} embeddings, the server sent {len(data)}"
+            )
+            self._record(usage, latency=latency, cost=cost, error=exc)
+            raise exc
+        vectors = tuple(tuple(float(x) for x in item.embedding) for item in data)
+        self._record(usage, latency=latency, cost=cost)
+        self._put({"vectors": vectors, "usage": usage.__dict__, "latency_s": latency})
+        return Embeddings(vectors, self.llm.model.name, usage, latency, cost)
+
     def _store(self, completion: Completion) -> None:
         """Keep a successful answer for later runs; never the request, its headers or key."""
-        cache = self.pool.cache
-        if cache is None or not cache.writes or self.key is None:
-            return
         raw = completion.raw
         entry = {
             "text": completion.text,
@@ -451,6 +530,12 @@ class _Request:
             "usage_estimated": completion.usage_estimated,
             "raw": None if raw is None else raw.model_dump(mode="json"),
         }
+        self._put(entry)
+
+    def _put(self, entry: Mapping[str, Any]) -> None:
+        cache = self.pool.cache
+        if cache is None or not cache.writes or self.key is None:
+            return
         text = self.pool.redact(json.dumps(entry, sort_keys=True, default=str))
         cache.put(self.key, self.llm.model.model_id, self.endpoint, self.prompt_fingerprint, text)
 
@@ -585,6 +670,7 @@ class _Request:
             CallRecord(
                 endpoint=self.endpoint,
                 fingerprint=self.prompt_fingerprint,
+                role=self.llm.role,
                 latency_s=latency if latency is not None else self._elapsed(),
                 input_tokens=usage.prompt_tokens if usage else 0,
                 output_tokens=usage.completion_tokens if usage else 0,
@@ -658,6 +744,14 @@ def _replay_stream(completion: Completion) -> Iterator[str | Completion]:
 def _create(client: Any, endpoint: str) -> Any:
     """The SDK method for an endpoint: chat completions or legacy completions."""
     return client.chat.completions.create if endpoint == "chat" else client.completions.create
+
+
+_PAYLOADS = ("messages", "prompt", "input")
+
+
+def _payload(body: Mapping[str, Any]) -> Any:
+    """What the request asks about: chat messages, a completion prompt or texts to embed."""
+    return next((body[key] for key in _PAYLOADS if key in body), None)
 
 
 def _messages(messages: str | list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -61,3 +61,15 @@ class Completion:
         A parse or validation failure is an AssertionError, i.e. a failed sample.
         """
         return check_json(self.text, schema)
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """Vectors for the texts of one `embed` call, in order, with what the call cost."""
+
+    vectors: tuple[tuple[float, ...], ...]
+    model: str
+    usage: Usage
+    latency_s: float
+    cost_usd: float | None
+    cached: bool = False

@@ -22,6 +22,7 @@ from pytest_llmeval.report.schema import (
     ModelTotals,
     PlanInfo,
     Report,
+    RoleTotals,
     Row,
     Sample,
 )
@@ -128,7 +129,7 @@ def sample_metrics(samples: Sequence[Sample]) -> Metrics:
         for s in samples
         if s["outcome"] == "error" and (cause := s.get("cause") or s["error_type"]) is not None
     )
-    return {
+    metrics: Metrics = {
         "latency_p50_s": _quantile(latencies, 0.5),
         "latency_p95_s": _quantile(latencies, 0.95),
         "ttft_p50_s": _quantile(ttfts, 0.5),
@@ -142,6 +143,29 @@ def sample_metrics(samples: Sequence[Sample]) -> Metrics:
         "retries": sum(s.get("retries", 0) for s in samples),
         "errors_by_cause": dict(sorted(causes.items())),
     }
+    roles = _role_totals(samples)
+    if roles:
+        metrics["roles"] = roles
+    return metrics
+
+
+def _role_totals(samples: Sequence[Sample]) -> dict[str, RoleTotals]:
+    """The judge's and the embedding model's calls, tokens and cost, summed over samples."""
+    totals: dict[str, RoleTotals] = {}
+    for sample in samples:
+        for role, part in sample.get("roles", {}).items():
+            into = totals.setdefault(
+                role,
+                {"calls": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": None,
+                 "latency_s": 0.0},
+            )  # fmt: skip
+            into["calls"] += part["calls"]
+            into["input_tokens"] += part["input_tokens"]
+            into["output_tokens"] += part["output_tokens"]
+            into["latency_s"] = round(into["latency_s"] + part["latency_s"], 6)
+            if part["cost_usd"] is not None:
+                into["cost_usd"] = (into["cost_usd"] or 0.0) + part["cost_usd"]
+    return dict(sorted(totals.items()))
 
 
 PASS_AT = (1, 5, 10)

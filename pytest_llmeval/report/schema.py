@@ -69,6 +69,58 @@ class Call(TypedDict):
     retry_causes: list[str]
     cached: bool
     saved_usd: float | None
+    role: NotRequired[str]  # judge | embedding; absent for the model under test
+
+
+class RoleTotals(TypedDict):
+    """Calls, tokens and cost of the judge's or the embedding model's calls (`role_totals`)."""
+
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    latency_s: float
+
+
+class Judged(TypedDict):
+    """One judgement recorded by the judge (`judging.judge`): a grade or a preference."""
+
+    kind: str  # grade | compare
+    judge: str
+    judge_model_id: str
+    rubric: str  # fingerprint of the instructions and rubric or criterion
+    reason: str
+    passed: NotRequired[bool]  # grade
+    score: NotRequired[int | None]  # grade
+    labels: NotRequired[list[str]]  # compare: the two outputs' labels, in the first order
+    winner: NotRequired[str]  # compare: a label or "tie"
+    consistent: NotRequired[bool]  # compare: the same answer in both orders
+
+
+class CalibrationInfo(TypedDict):
+    """The judge's measured error on a labelled set (`judging.calibration`)."""
+
+    set: str
+    items: int
+    true_pos: int
+    false_neg: int
+    true_neg: int
+    false_pos: int
+    sensitivity: float | None
+    specificity: float | None
+
+
+class JudgedVerdict(TypedDict):
+    """How a judged test's verdict relates to the model's true rate (`judging.correction`)."""
+
+    judge: str
+    rubric: str
+    judged_rate: float | None
+    corrected_rate: float | None  # None: no calibration, or the judge cannot be corrected
+    ci: list[float] | None  # for the true rate, calibration uncertainty included
+    calibration: CalibrationInfo | None
+    about: str  # true_rate | judged_rate
+    note: str
 
 
 class SandboxRun(TypedDict):
@@ -113,6 +165,8 @@ class Sample(TypedDict):
     calls: list[Call]
     sandbox: list[SandboxRun]
     turns: NotRequired[list[Turn]]  # only for tests that score dialogue turns
+    roles: NotRequired[dict[str, RoleTotals]]  # judge / embedding calls, apart from the model's
+    judgements: NotRequired[list[Judged]]
 
 
 class Result(TypedDict):
@@ -135,6 +189,7 @@ class Result(TypedDict):
     samples: list[Sample]
     subject: NotRequired[str]  # a benchmark case's `llmeval_subject`
     in_order: NotRequired[str]  # why the case did not run ahead of its turn
+    judged: NotRequired[JudgedVerdict]  # a test whose samples the judge graded
 
 
 class Metrics(TypedDict):
@@ -152,6 +207,7 @@ class Metrics(TypedDict):
     calls: int
     retries: int
     errors_by_cause: dict[str, int]
+    roles: NotRequired[dict[str, RoleTotals]]  # the judge's and embedding model's spend
 
 
 class SandboxSummary(TypedDict):

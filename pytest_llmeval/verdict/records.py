@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from pytest_llmeval.report.schema import Call, Sample, SandboxRun, Turn
+from pytest_llmeval.report.schema import Call, Judged, RoleTotals, Sample, SandboxRun, Turn
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class CallRecord:
     endpoint: str
     fingerprint: str
     latency_s: float
+    role: str = "model"  # model (under test), judge or embedding
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float | None = None
@@ -30,7 +31,7 @@ class CallRecord:
     saved_usd: float | None = None
 
     def to_dict(self) -> Call:
-        return {
+        call: Call = {
             "endpoint": self.endpoint,
             "fingerprint": self.fingerprint,
             "latency_s": self.latency_s,
@@ -45,6 +46,9 @@ class CallRecord:
             "cached": self.cached,
             "saved_usd": self.saved_usd,
         }
+        if self.role != "model":
+            call["role"] = self.role
+        return call
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class SampleTrace:
     calls: list[CallRecord] = field(default_factory=list)
     sandbox: list[SandboxRun] = field(default_factory=list)
     turns: list[TurnCheck] = field(default_factory=list)
+    judgements: list[Judged] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _seen: dict[str, int] = field(default_factory=dict, repr=False)
 
@@ -85,6 +90,11 @@ class SampleTrace:
     def add_turn(self, check: TurnCheck) -> None:
         with self._lock:
             self.turns.append(check)
+
+    def add_judgement(self, judged: Judged) -> None:
+        """A judge's grade or preference, for the report and the judged verdict."""
+        with self._lock:
+            self.judgements.append(judged)
 
     def occurrence(self, request: str) -> int:
         """How many identical requests this sample made before this one (0 for the first)."""
@@ -125,10 +135,14 @@ class SampleRecord:
     cause: str | None = None
     sandbox: tuple[SandboxRun, ...] = ()
     turns: tuple[TurnCheck, ...] = ()
+    judgements: tuple[Judged, ...] = ()
 
     def to_dict(self) -> Sample:
-        costs = [c.cost_usd for c in self.calls if c.cost_usd is not None]
-        ttfts = [c.ttft_s for c in self.calls if c.ttft_s is not None]
+        """The model's own calls make the sample's latency, tokens and cost; the judge's and
+        the embedding model's are counted apart, under `roles`."""
+        own = [c for c in self.calls if c.role == "model"]
+        costs = [c.cost_usd for c in own if c.cost_usd is not None]
+        ttfts = [c.ttft_s for c in own if c.ttft_s is not None]
         saved = [c.saved_usd for c in self.calls if c.saved_usd is not None]
         record: Sample = {
             "index": self.index,
@@ -139,16 +153,34 @@ class SampleRecord:
             "ttft_s": round(ttfts[0], 6) if ttfts else None,
             "retries": sum(c.attempts - 1 for c in self.calls),
             "duration_s": round(self.duration_s, 6),
-            "latency_s": round(sum(c.latency_s for c in self.calls), 6),
-            "input_tokens": sum(c.input_tokens for c in self.calls),
-            "output_tokens": sum(c.output_tokens for c in self.calls),
+            "latency_s": round(sum(c.latency_s for c in own), 6),
+            "input_tokens": sum(c.input_tokens for c in own),
+            "output_tokens": sum(c.output_tokens for c in own),
             "cost_usd": sum(costs) if costs else None,
             "cached": bool(self.calls) and all(c.cached for c in self.calls),
             "saved_usd": sum(saved) if saved else None,
-            "fingerprints": sorted({c.fingerprint for c in self.calls}),
+            "fingerprints": sorted({c.fingerprint for c in own}),
             "calls": [c.to_dict() for c in self.calls],
             "sandbox": list(self.sandbox),
         }
         if self.turns:  # dialogue checks (conversation.py), only for tests that make them
             record["turns"] = [turn.to_dict() for turn in self.turns]
+        roles = {c.role for c in self.calls} - {"model"}
+        if roles:
+            record["roles"] = {role: role_totals(self.calls, role) for role in sorted(roles)}
+        if self.judgements:
+            record["judgements"] = list(self.judgements)
         return record
+
+
+def role_totals(calls: tuple[CallRecord, ...], role: str) -> RoleTotals:
+    """Calls, tokens and cost of one role (judge, embedding) within a sample."""
+    mine = [c for c in calls if c.role == role]
+    costs = [c.cost_usd for c in mine if c.cost_usd is not None]
+    return {
+        "calls": len(mine),
+        "input_tokens": sum(c.input_tokens for c in mine),
+        "output_tokens": sum(c.output_tokens for c in mine),
+        "cost_usd": sum(costs) if costs else None,
+        "latency_s": round(sum(c.latency_s for c in mine), 6),
+    }

@@ -176,6 +176,7 @@ class _Tally:
         return SampleRecord(
             index, "passed", duration, tuple(trace.calls),
             sandbox=tuple(trace.sandbox), turns=tuple(trace.turns),
+            judgements=tuple(trace.judgements),
         )  # fmt: skip
 
     def _failed(
@@ -197,6 +198,7 @@ class _Tally:
         return SampleRecord(
             index, outcome, duration, tuple(trace.calls), type(exc).__name__, message[:500], cause,
             sandbox=tuple(trace.sandbox), turns=tuple(trace.turns),
+            judgements=tuple(trace.judgements),
         )  # fmt: skip
 
     def add(self, result: SampleRecord | BaseException) -> None:

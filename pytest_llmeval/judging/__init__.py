@@ -1,0 +1,1 @@
+"""LLM-as-judge and embeddings: grading against a rubric, pairwise preference, calibration."""
