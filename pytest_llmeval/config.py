@@ -156,8 +156,12 @@ class Settings:
     calibration: str = DEFAULT_CALIBRATION  # judge calibrations, relative to the rootdir
 
     def local_models(self) -> list[ModelSettings]:
-        """Selected models served by a managed local server."""
-        return [m for m in map(self.model, self.selected) if m.local is not None]
+        """Models served by a managed local server: the selected ones and, in a run that has
+        models, the judge and the embedding model."""
+        names = list(self.selected)
+        if names:
+            names += [n for n in (self.judge, self.embedding) if n and n not in names]
+        return [m for m in map(self.model, names) if m.local is not None]
 
     def with_urls(self, urls: Mapping[str, str]) -> Settings:
         """The same settings with managed servers' URLs filled in."""

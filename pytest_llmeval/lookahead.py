@@ -1,7 +1,8 @@
 """Which LLM test cases may run before their turn, with what arguments, and which come next.
 
 A case runs ahead only when that cannot change its meaning: every fixture it uses is one of
-its own parameters, the plugin's `llm`/`llm_model` (built the same way here), or a
+its own parameters, the plugin's `llm`, `llm_model`, `judge` or `similar` (built the same way
+here), or a
 session-scoped fixture already set up (its value cannot differ). Anything else (`tmp_path`,
 `monkeypatch`, a user's function-scoped or autouse fixture, a `skip` mark, Hypothesis, an async
 test that pytest-asyncio or anyio runs) keeps the case in its place, and the reason is given.
@@ -17,7 +18,9 @@ from typing import Any
 import pytest
 
 PLUGIN = "pytest_llmeval.plugin"
-BUILT = frozenset({"llm", "llm_model"})  # function-scoped plugin fixtures built for the case
+BUILT = frozenset(
+    {"llm", "llm_model", "judge", "similar"}
+)  # function-scoped plugin fixtures built for the case
 
 
 @dataclass

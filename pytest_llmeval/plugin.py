@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import json
 import os
@@ -47,9 +48,13 @@ if TYPE_CHECKING:
     from pytest_llmeval.calls.cache import ResponseCache
     from pytest_llmeval.calls.client import LLM
     from pytest_llmeval.calls.runtime import Runtime
+    from pytest_llmeval.judging.calibration import CalibrationStore
+    from pytest_llmeval.judging.judge import Judge
+    from pytest_llmeval.judging.prompts import JudgePrompts
+    from pytest_llmeval.judging.similarity import Similarity
     from pytest_llmeval.local.server import LocalServer
     from pytest_llmeval.report.build import Result
-    from pytest_llmeval.report.schema import ModelInfo, Report, Row, Started
+    from pytest_llmeval.report.schema import JudgedVerdict, ModelInfo, Report, Row, Started
     from pytest_llmeval.sandbox.host import Limits, Sandbox
     from pytest_llmeval.testing import FakeGateway
     from pytest_llmeval.verdict.ahead import RunAhead
@@ -71,6 +76,7 @@ RESULT: pytest.StashKey[Result] = pytest.StashKey()
 MACHINERY: pytest.StashKey[Machinery] = pytest.StashKey()
 RUN_DIR = pytest.StashKey[Path]()
 SPEC = pytest.StashKey[EvalSpec]()
+CALIBRATIONS: pytest.StashKey[CalibrationStore] = pytest.StashKey()
 NO_MODELS = (
     "no models named: pass --llm-models=NAME[,NAME...] or set models "
     "in [tool.llmeval] of pyproject.toml (or llmeval.toml)"
@@ -113,6 +119,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("llmeval", "LLM evaluation (pytest-llmeval)")
     group.addoption(
         "--llm-models", metavar="A,B", help="models to run; each LLM test runs once per model"
+    )
+    group.addoption(
+        "--llm-judge",
+        metavar="NAME",
+        help="the model that grades outputs for the `judge` fixture (config: judge)",
+    )
+    group.addoption(
+        "--llm-embedding",
+        metavar="NAME",
+        help="the embedding model behind the `similar` fixture (config: embedding)",
     )
     group.addoption(
         "--llm-config",
@@ -199,7 +215,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "llmeval(pass_rate=1.0, samples=None, confidence=0.95, mode='not_worse', models=None, "
-        "api=None): "
+        "api=None, suite=False, population='fixed', judge=None): "
         "run the test body as repeated samples and judge the pass rate",
     )
     config.addinivalue_line(
@@ -219,6 +235,8 @@ def pytest_configure(config: pytest.Config) -> None:
             concurrency=config.getoption("llm_concurrency"),
             timeout=config.getoption("llm_timeout"),
             retries=config.getoption("llm_retries"),
+            judge=config.getoption("llm_judge"),
+            embedding=config.getoption("llm_embedding"),
         )
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -480,6 +498,76 @@ def llm(
 
 
 @pytest.fixture(scope="session")
+def judge_prompts() -> JudgePrompts:
+    """The judge's instructions (plain text); override this fixture to change them."""
+    from pytest_llmeval.judging.prompts import JudgePrompts
+
+    return JudgePrompts()
+
+
+@pytest.fixture
+def judge(
+    request: pytest.FixtureRequest, judge_prompts: JudgePrompts, llm_gateway_url: str | None
+) -> Judge:
+    """Grades outputs against a rubric with the judge model: `judge(output, rubric)`."""
+    return _judge(request.node, judge_prompts, llm_gateway_url)
+
+
+@pytest.fixture
+def similar(request: pytest.FixtureRequest, llm_gateway_url: str | None) -> Similarity:
+    """Cosine similarity of two texts' embeddings: `similar(a, b)`, through /v1/embeddings."""
+    return _similar(request.node, llm_gateway_url)
+
+
+NO_JUDGE = (
+    "{nodeid} uses the judge fixture, but no judge model is configured: pass --llm-judge=NAME, "
+    'set judge = "NAME" in [tool.llmeval], or give the test @pytest.mark.llmeval(judge="NAME")'
+)
+NO_EMBEDDING = (
+    "{nodeid} uses the similar fixture, but no embedding model is configured: pass "
+    '--llm-embedding=NAME or set embedding = "NAME" in [tool.llmeval]'
+)
+
+
+def _judge(item: pytest.Item, prompts: JudgePrompts, url: str | None) -> Judge:
+    from pytest_llmeval.judging.judge import Judge
+
+    settings = item.config.stash[SETTINGS]
+    name = _spec(item).judge or settings.judge
+    if name is None:
+        pytest.fail(NO_JUDGE.format(nodeid=item.nodeid), pytrace=False)
+    llm = _client(item, settings.model(name), url, "judge")
+    return Judge(llm, prompts, settings.judge_format)
+
+
+def _similar(item: pytest.Item, url: str | None) -> Similarity:
+    from pytest_llmeval.judging.similarity import Similarity
+
+    settings = item.config.stash[SETTINGS]
+    if settings.embedding is None:
+        pytest.fail(NO_EMBEDDING.format(nodeid=item.nodeid), pytrace=False)
+    return Similarity(_client(item, settings.model(settings.embedding), url, "embedding"))
+
+
+def _client(item: pytest.Item, model: ModelSettings, url: str | None, role: str) -> LLM:
+    """A client for the judge or the embedding model, its calls counted under `role`."""
+    from pytest_llmeval.calls.client import LLM
+    from pytest_llmeval.errors import MissingKeyError
+
+    runtime = item.config.stash.get(RUNTIME, None)
+    if runtime is None:
+        from pytest_llmeval.calls.runtime import Runtime
+
+        runtime = item.config.stash[RUNTIME] = Runtime(
+            item.config.stash[SETTINGS], item.config.stash.get(BUDGET, None), _cache(item.config)
+        )
+    try:
+        return LLM(model, runtime.pool, url, test=item.nodeid, role=role)
+    except MissingKeyError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
 def sandbox_limits() -> Limits:
     """Limits of the `sandbox` fixture (timeout, memory, processes...); override to change."""
     from pytest_llmeval.sandbox.host import Limits
@@ -707,6 +795,8 @@ class _Job:
         self.in_order: str | None = None
         self.settings, self.runtime = config.stash[SETTINGS], config.stash[RUNTIME]
         self.plan = _plan(config, _spec(item), model)
+        if "judge" in item.fixturenames:
+            self.plan = dataclasses.replace(self.plan, judged=True)
         self.subject = _subject(item)
         self.test = _test_name(item, model)
         self.base = config.stash.get(BASELINE_ROWS, {}).get((self.test, model))
@@ -739,6 +829,7 @@ class _Job:
         """The job of a case that runs before its turn: `llm` and `llm_model` are built as the
         fixtures would build them; every other argument is a parameter or a session value."""
         settings = item.config.stash[SETTINGS]
+        url = values.get("llm_gateway_url", settings.base_url)
         kwargs: dict[str, Any] = {}
         for name in inspect.signature(item.obj).parameters:
             if name == "llm_model":
@@ -746,9 +837,12 @@ class _Job:
             elif name == "llm":
                 from pytest_llmeval.calls.client import LLM
 
-                url = values.get("llm_gateway_url", settings.base_url)
                 pool = item.config.stash[RUNTIME].pool
                 kwargs[name] = LLM(settings.model(model), pool, url, test=item.nodeid)
+            elif name == "judge":
+                kwargs[name] = _judge(item, values["judge_prompts"], url)
+            elif name == "similar":
+                kwargs[name] = _similar(item, url)
             elif name in values:
                 kwargs[name] = values[name]
         return cls(item, model, item.obj, kwargs, window, ahead=True)
@@ -825,8 +919,13 @@ class _Job:
         from pytest_llmeval.report.baseline import compare_row, regression_message
 
         config, item = self.item.config, self.item
+        judged = None
+        if self.plan.judged:
+            sampled, judged = _corrected(config, sampled)
         message = failure_message(sampled, self.classifier, item.path)
         result = self._result(sampled, message)
+        if judged is not None:
+            result["judged"] = judged
         item.stash[RESULT] = result
         regression = None if self.base is None else compare_row(self.base, result)
         item.user_properties.extend(junit_properties(result, regression))
@@ -841,6 +940,27 @@ class _Job:
             raise decided.reraise
         if decided.failed:
             pytest.fail(decided.message or "", pytrace=False)
+
+
+def _corrected(config: pytest.Config, sampled: Sampled) -> tuple[Sampled, JudgedVerdict | None]:
+    """A judged test's verdict about the model's true rate when the judge is calibrated."""
+    from pytest_llmeval.judging.calibration import CalibrationStore
+    from pytest_llmeval.judging.correction import correct
+
+    store = config.stash.get(CALIBRATIONS, None)
+    if store is None:
+        path = config.rootpath / config.stash[SETTINGS].calibration
+        store = config.stash[CALIBRATIONS] = CalibrationStore(path)
+    try:
+        correction = correct(sampled.records, sampled.plan, store)
+    except ConfigError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    if correction is None:
+        return sampled, None
+    verdict = sampled.verdict
+    if correction.verdict is not None and verdict != "error":
+        verdict = correction.verdict
+    return dataclasses.replace(sampled, verdict=verdict, judged=correction.info), correction.info
 
 
 def _classifier(config: pytest.Config, runtime: Runtime) -> Classifier:

@@ -51,6 +51,7 @@ class PlanInfo(TypedDict):
     marked: bool
     suite: NotRequired[bool]  # the threshold is the suite's (`SuiteGate`), not the case's
     population: NotRequired[str]  # fixed | sampled
+    judged: NotRequired[bool]  # the judge graded its samples: all ran, the verdict may be corrected
 
 
 class Call(TypedDict):

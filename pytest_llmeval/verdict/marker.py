@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 DEFAULT_WILDCARD = "*"
 _KWARGS = (
     "pass_rate", "samples", "confidence", "mode", "models", "api", "suite", "population",
+    "judge",
 )  # fmt: skip
 
 
@@ -34,6 +35,7 @@ class EvalSpec:
     marked: bool = True
     suite: bool = False
     population: str = "fixed"
+    judge: str | None = None  # this test's judge model, instead of the run's
 
     def resolve(self, model: str, default_samples: int, samples_override: int | None) -> Plan:
         """The concrete plan for one model; the marker was validated, so lookups succeed."""
@@ -54,6 +56,8 @@ class EvalSpec:
     def mentioned_models(self) -> set[str]:
         """Model names the marker refers to, for checking them against the config."""
         names = set(self.models or ())
+        if self.judge is not None:
+            names.add(self.judge)
         if isinstance(self.pass_rate, Mapping):
             names.update(k for k in self.pass_rate if k != DEFAULT_WILDCARD)
         return names
@@ -73,6 +77,7 @@ class Plan:
     marked: bool = True
     suite: bool = False  # the threshold is the suite's: every sample runs, the case observes
     population: str = "fixed"
+    judged: bool = False  # graded by the judge: every sample runs, the verdict may be corrected
 
     def to_dict(self) -> PlanInfo:
         info: PlanInfo = {
@@ -85,6 +90,8 @@ class Plan:
         if self.suite:
             info["suite"] = True
             info["population"] = self.population
+        if self.judged:
+            info["judged"] = True
         return info
 
 
@@ -135,8 +142,11 @@ def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> 
         )
     if "population" in kwargs and not suite:
         raise ConfigError(f"{prefix}: population= is about a suite gate; add suite=True")
+    judge = kwargs.get("judge")
+    if judge is not None and (not isinstance(judge, str) or not judge):
+        raise ConfigError(f"{prefix}: judge={judge!r} must be a model name")
     return EvalSpec(
-        pass_rate, samples, float(confidence), mode, models, api, True, suite, population
+        pass_rate, samples, float(confidence), mode, models, api, True, suite, population, judge
     )
 
 

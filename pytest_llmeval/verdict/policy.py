@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from pytest_llmeval.verdict.stats import gate, min_valid_samples
 
 if TYPE_CHECKING:
-    from pytest_llmeval.report.schema import Result, Row, RowComparison
+    from pytest_llmeval.report.schema import JudgedVerdict, Result, Row, RowComparison
     from pytest_llmeval.verdict.marker import Plan
     from pytest_llmeval.verdict.sampling import Classifier, Gate, Sampled
 
@@ -80,7 +80,10 @@ def failure_message(sampled: Sampled, classifier: Classifier, test_file: Path) -
     plan = sampled.plan
     valid = sampled.passes + sampled.failures
     run = len(sampled.records)
-    if sampled.verdict == "error":
+    judged = sampled.judged
+    if judged is not None and judged["about"] == "true_rate":
+        text = _corrected_message(sampled, judged)
+    elif sampled.verdict == "error":
         text = (
             f"llmeval: only {valid} of {run} samples were valid ({sampled.errors} errors); "
             f"at least {min_valid_samples(plan.samples)} of {plan.samples} are needed for a verdict"
@@ -93,11 +96,30 @@ def failure_message(sampled: Sampled, classifier: Classifier, test_file: Path) -
             f"{plan.confidence:.0%} CI {lo:.1%}-{hi:.1%}), pass_rate {plan.pass_rate:.2f} "
             f"[{plan.mode}] not met; {sampled.errors} errors; {run} of {plan.samples} samples run"
         )
+    if judged is not None and judged["about"] == "judged_rate":
+        text += f"\njudged by {judged['judge']!r}: {judged['note']}"
     first = sampled.first_failure if sampled.verdict == "failed" else sampled.first_error
     if first is not None:
         kind = "failure" if sampled.verdict == "failed" else "error"
         text += f"\nfirst {kind}: {describe(first, classifier, test_file)}"
     return text
+
+
+def _corrected_message(sampled: Sampled, judged: JudgedVerdict) -> str:
+    """A judged verdict about the true rate: raw and corrected rates, or why none is possible."""
+    plan = sampled.plan
+    valid = sampled.passes + sampled.failures
+    if sampled.verdict == "error" or judged["ci"] is None:
+        return f"llmeval: judged by {judged['judge']!r}: {judged['note']}"
+    lo, hi = judged["ci"]
+    corrected = judged["corrected_rate"]
+    return (
+        f"llmeval: the judge {judged['judge']!r} passed {sampled.passes}/{valid} samples; "
+        f"corrected for its measured error the true pass rate is "
+        f"{'n/a' if corrected is None else f'{corrected:.1%}'} "
+        f"({plan.confidence:.0%} CI {lo:.1%}-{hi:.1%}), pass_rate {plan.pass_rate:.2f} "
+        f"[{plan.mode}] not met"
+    )
 
 
 def describe(exc: BaseException, classifier: Classifier, test_file: Path) -> str:

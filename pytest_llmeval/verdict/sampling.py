@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pytest_llmeval.errors import BodyError
+from pytest_llmeval.report.schema import JudgedVerdict
 from pytest_llmeval.verdict.marker import Plan
 from pytest_llmeval.verdict.records import SampleRecord, SampleTrace, tracing
 from pytest_llmeval.verdict.stats import (
@@ -93,6 +94,7 @@ class Sampled:
     wall_s: float
     first_failure: BaseException | None = None
     first_error: BaseException | None = None
+    judged: JudgedVerdict | None = None  # a judged test's verdict on the true rate, if corrected
 
     @property
     def passes(self) -> int:
@@ -221,8 +223,8 @@ class _Tally:
             self.valid += 1
             self.passes += record.outcome == "passed"
         remaining = self.plan.samples - self.counted
-        if self.plan.suite and remaining:
-            return  # every sample of a suite's case runs: the suite's statistics need them all
+        if (self.plan.suite or self.plan.judged) and remaining:
+            return  # every sample runs: a suite's statistics, a judged correction need them all
         self.verdict = settled(self.passes, self.valid, remaining, self.plan.samples, self.table)
         self.done = self.verdict is not None and (
             self.verdict == "error"
