@@ -287,10 +287,28 @@ def _metric_cells(m: Metrics) -> list[str]:
     ]
 
 
+ROLES = ("judge", "embedding")
+ROLE_HEADER = {"judge": "judge $", "embedding": "embed $"}
+
+
+def roles_used(metrics: Iterable[Metrics]) -> list[str]:
+    """The judge and embedding roles that made calls, for their own cost columns."""
+    used = {role for m in metrics for role in m.get("roles", {})}
+    return [role for role in ROLES if role in used]
+
+
+def role_cost(m: Metrics, role: str) -> float | None:
+    part = m.get("roles", {}).get(role)
+    return None if part is None else part["cost_usd"]
+
+
 def table_lines(report: Report) -> list[str]:
-    """The terminal summary: one row per test x model, then per-model totals and spend."""
+    """The terminal summary: one row per test x model, then per-model totals and spend. The
+    judge's and the embedding model's costs have their own columns, apart from the model's."""
+    roles = roles_used(t for t in report["totals"].values())
+    role_header = [ROLE_HEADER[role] for role in roles]
     header = ["test", "model", "pass/valid", "err", "rate", "CI", "need", "verdict", "stop"]
-    rows = [header + METRIC_HEADER]
+    rows = [header + METRIC_HEADER + role_header]
     in_suites = 0
     for r in report["tests"]:
         if gated(r) and r["verdict"] != "error":
@@ -308,7 +326,7 @@ def table_lines(report: Report) -> list[str]:
             r["verdict"].upper(),
             _stop(r),
         ]
-        rows.append(cells + _metric_cells(r["metrics"]))
+        rows.append(cells + _metric_cells(r["metrics"]) + _role_cells(r["metrics"], roles))
     lines = _align(rows) if len(rows) > 1 else []
     if in_suites:
         lines.append(f"({in_suites} cases of gated suites: their suite rows below judge them)")
@@ -316,19 +334,22 @@ def table_lines(report: Report) -> list[str]:
     if totals:
         lines.append("")
         header = ["model", "tests", "passed", "failed", "error", "samples", "sample pass", "errors"]
-        model_rows = [header + METRIC_HEADER]
+        model_rows = [header + METRIC_HEADER + role_header]
         causes = []
         for name, t in totals.items():
             valid = t["samples"] - t["sample_errors"]
             cells = [name, str(t["tests"]), str(t["passed"]), str(t["failed"]), str(t["error"])]
             cells += [str(t["samples"]), _pct(t["sample_passes"] / valid if valid else None)]
-            model_rows.append([*cells, str(t["sample_errors"]), *_metric_cells(t)])
+            model_rows.append(
+                [*cells, str(t["sample_errors"]), *_metric_cells(t), *_role_cells(t, roles)]
+            )
             if t["errors_by_cause"]:
                 by_cause = ", ".join(f"{k} {v}" for k, v in t["errors_by_cause"].items())
                 causes.append(f"errors of {name} by cause: {by_cause} ({t['retries']} retries)")
         lines.extend(_align(model_rows))
         lines.extend(causes)
         lines.extend(_cache_lines(totals))
+    lines.extend(judged_lines(report["tests"]))
     lines.extend(code_lines(report["tests"]))
     budget = report.get("budget")
     if budget:
@@ -336,6 +357,38 @@ def table_lines(report: Report) -> list[str]:
     lines.extend(dialogue_lines(report))
     lines.extend(suite_lines(report))
     lines.extend(in_order_lines(report["tests"]))
+    return lines
+
+
+def _role_cells(m: Metrics, roles: Sequence[str]) -> list[str]:
+    return [_num(role_cost(m, role), 4) for role in roles]
+
+
+def judged_lines(tests: Sequence[Row]) -> list[str]:
+    """Tests the judge graded: the judged rate, and the true rate when it could be corrected."""
+    judged = [r for r in tests if "judged" in r]
+    if not judged:
+        return []
+    rows = [["judged test", "model", "judge", "judged rate", "true rate", "CI", "verdict about"]]
+    notes: dict[str, str] = {}
+    for r in judged:
+        j = r["judged"]
+        ci = j["ci"]
+        rows.append(
+            [
+                r["test"],
+                r["model"],
+                j["judge"],
+                _pct(j["judged_rate"]),
+                _pct(j["corrected_rate"]),
+                "-" if ci is None else f"{ci[0] * 100:.0f}-{ci[1] * 100:.0f}%",
+                "true rate (calibrated judge)" if j["about"] == "true_rate" else "judged rate",
+            ]
+        )
+        if j["about"] != "true_rate":
+            notes.setdefault(j["note"], r["test"])
+    lines = ["", *_align(rows)]
+    lines += [f"{test}: {note}" for note, test in notes.items()]
     return lines
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import TypedDict
 
 from pytest_llmeval.report.baseline import change, rate_text, suite_change
+from pytest_llmeval.report.build import ROLE_HEADER, role_cost, roles_used
 from pytest_llmeval.report.schema import Report, Result, Row, RowComparison
 from pytest_llmeval.report.suites import gated
 from pytest_llmeval.verdict.stats import clopper_pearson
@@ -66,6 +67,9 @@ def headline(report: Report) -> str:
         parts.append(f"{baseline['changed_prompts']} changed prompts")
     spent, saved = _spend(report)
     parts.append(f"spent {_money(spent)}")
+    for role in roles_used(report["totals"].values()):
+        costs = [c for t in report["totals"].values() if (c := role_cost(t, role)) is not None]
+        parts.append(f"{role} {_money(sum(costs) if costs else None)}")
     if saved:
         parts.append(f"saved {_money(saved)} by the cache")
     return ", ".join(parts)
@@ -97,6 +101,31 @@ def _suite_gates(report: Report) -> list[str]:
                 f"- `{_cell(row['suite'])}` [{row['model']}] worst: {', '.join(gate['worst'])}"
             )
     return lines + (["", *worst] if worst else [])
+
+
+def _judged(tests: Sequence[Row]) -> list[str]:
+    """Judged tests: the raw judged rate and, with a calibrated judge, the corrected one."""
+    judged = [r for r in tests if "judged" in r]
+    if not judged:
+        return []
+    lines = ["", "### Judged verdicts", ""]
+    lines += ["| test | model | judge | judged rate | true rate | CI | verdict about |"]
+    lines.append("|---|---|---|---|---|---|---|")
+    for row in judged:
+        j = row["judged"]
+        ci = j["ci"]
+        about = "true rate" if j["about"] == "true_rate" else "judged rate (not calibrated)"
+        cells = [
+            f"`{_cell(row['test'])}`",
+            _cell(row["model"]),
+            _cell(j["judge"]),
+            "-" if j["judged_rate"] is None else f"{j['judged_rate']:.0%}",
+            "-" if j["corrected_rate"] is None else f"{j['corrected_rate']:.0%}",
+            "-" if ci is None else f"{ci[0]:.0%}-{ci[1]:.0%}",
+            about,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _spend(report: Report) -> tuple[float | None, float | None]:
@@ -140,7 +169,9 @@ def _markdown(report: Report, tests: Sequence[Row], left_out: int = 0) -> str:
     lines = ["## pytest-llmeval", "", headline(report), ""]
     header = ["", "test", "model", "pass/valid", "CI", "need", "verdict"]
     header += ["vs baseline"] if has_baseline else []
-    header += ["p50 s", "cost", "cached"]
+    header += ["p50 s", "cost"]
+    roles = roles_used(t for t in report["totals"].values())
+    header += [ROLE_HEADER[role].removesuffix(" $") for role in roles] + ["cached"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     observed = [row for row in tests if _observed(row)]
     for row in tests:
@@ -165,6 +196,7 @@ def _markdown(report: Report, tests: Sequence[Row], left_out: int = 0) -> str:
         cells += [
             _seconds(metrics["latency_p50_s"]),
             _money(metrics["cost_usd"]),
+            *(_money(role_cost(metrics, role)) for role in roles),
             f"{metrics.get('cached_samples', 0)}/{row['run']}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -177,6 +209,7 @@ def _markdown(report: Report, tests: Sequence[Row], left_out: int = 0) -> str:
     if observed:
         lines += ["", f"{len(observed)} cases of gated suites are judged by their suites below."]
     lines += _suite_gates(report)
+    lines += _judged(tests)
     baseline = report.get("baseline")
     if baseline:
         lines += ["", f"### Baseline `{_cell(str(baseline['source']))}`", ""]
@@ -195,12 +228,17 @@ def _markdown(report: Report, tests: Sequence[Row], left_out: int = 0) -> str:
             if labels:
                 lines += ["", f"**{title} ({len(labels)})**", ""]
                 lines += [f"- `{_cell(label)}`" for label in labels]
-    lines += ["", "### Cost and speed", "", "| model | samples | cached | spent | saved | p50 s |"]
-    lines.append("|---|---|---|---|---|---|")
+    header = ["model", "samples", "cached", "spent", *(f"{role} spent" for role in roles)]
+    header += ["saved", "p50 s"]
+    lines += ["", "### Cost and speed", "", "| " + " | ".join(header) + " |"]
+    lines.append("|" + "---|" * len(header))
     for name, t in report["totals"].items():
         cells = [_cell(name), str(t["samples"]), str(t.get("cached_samples", 0))]
-        cells += [_money(t["cost_usd"]), _money(t.get("saved_usd")), _seconds(t["latency_p50_s"])]
+        cells += [_money(t["cost_usd"]), *(_money(role_cost(t, role)) for role in roles)]
+        cells += [_money(t.get("saved_usd")), _seconds(t["latency_p50_s"])]
         lines.append("| " + " | ".join(cells) + " |")
+    if roles:
+        lines += ["", "Spent is the models' own calls; the judge's and embedding calls are apart."]
     budget = report.get("budget")
     if budget:
         lines += ["", f"Budget: ${budget['spent_usd']:.4f} spent of ${budget['limit_usd']:g}."]
@@ -219,6 +257,7 @@ class _HtmlRow(TypedDict):
     verdict: str
     p50: float | None
     cost: float | None
+    judge_cost: float | None
     cached: int
     p_value: float | None
     regressed: bool
@@ -261,6 +300,7 @@ def _html_data(report: Report) -> _HtmlData:
                 "verdict": row["verdict"],
                 "p50": row["metrics"]["latency_p50_s"],
                 "cost": row["metrics"]["cost_usd"],
+                "judge_cost": role_cost(row["metrics"], "judge"),
                 "cached": row["metrics"].get("cached_samples", 0),
                 "p_value": None if comparison is None else comparison["p_value"],
                 "regressed": bool(comparison and comparison["regressed"]),
@@ -308,6 +348,7 @@ const columns = [
    (r.changed ? ' (prompt changed)' : '')],
   ['p50 s', r => r.p50 ?? -1, r => num(r.p50, 2)],
   ['cost $', r => r.cost ?? -1, r => num(r.cost, 4)],
+  ['judge $', r => r.judge_cost ?? -1, r => num(r.judge_cost, 4)],
   ['cached', r => r.cached],
 ];
 function pct(x) { return x == null ? '-' : (100 * x).toFixed(1) + '%'; }
