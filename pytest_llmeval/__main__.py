@@ -1,6 +1,6 @@
 """`python -m pytest_llmeval`: `setup-local` builds, installs and checks llama-server and the
 bundled local models; `merge` joins CI shards' JSON reports; `compare` gates a report on a
-baseline and renders it."""
+baseline and renders it; `judge-calibrate` measures the judge's error on a labelled set."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_llmeval.errors import BaselineError
+from pytest_llmeval.judging.command import add_parser as add_calibrate
+from pytest_llmeval.judging.command import calibrate_command
 from pytest_llmeval.report.baseline import (
     compare,
     failing,
@@ -90,7 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     comparing.add_argument(
         "--fail-on", choices=FAIL_ON, default="both", help="what makes the exit code 1"
     )
+    add_calibrate(commands)
     args = parser.parse_args(argv)
+    if args.command == "judge-calibrate":
+        return calibrate_command(args)
     if args.command == "setup-local":
         from pytest_llmeval.local.setup import setup_local
 
