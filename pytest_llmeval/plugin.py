@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+import itertools
 import json
 import os
 import shutil
@@ -459,7 +460,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         problem = str(exc)
     if problem:
         pytest.fail(problem, pytrace=False)
-    if names:
+    if "llm_rival" in metafunc.fixturenames:
+        pairs = list(itertools.combinations(names, 2))
+        ids = [f"{a}-vs-{b}" for a, b in pairs]
+        metafunc.parametrize(("llm_model", "llm_rival"), pairs, indirect=True, ids=ids)
+    elif names:
         metafunc.parametrize("llm_model", names, indirect=True, ids=names)
 
 
@@ -495,6 +500,19 @@ def llm(
         return LLM(llm_model, pool, llm_gateway_url, test=request.node.nodeid)
     except MissingKeyError as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def llm_rival(
+    request: pytest.FixtureRequest, llm_model: ModelSettings, llm_gateway_url: str | None
+) -> LLM:
+    """The other model of a pair: a test that takes it runs once per pair of the run's models
+    (`llm` is the first), to compare their answers with `judge.compare`."""
+    name = getattr(request, "param", None)
+    if name is None:
+        pytest.skip("llm_rival needs at least two models in the run")
+    settings = request.config.stash[SETTINGS]
+    return _client(request.node, settings.model(name), llm_gateway_url, "rival")
 
 
 @pytest.fixture(scope="session")

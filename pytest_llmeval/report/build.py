@@ -230,7 +230,7 @@ def build_report(
     if budget is not None:
         spend = {"limit_usd": budget[0], "spent_usd": budget[1]}
     sections = compare(rows)
-    return {
+    report: Report = {
         "schema": SCHEMA,
         "version": VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -242,6 +242,9 @@ def build_report(
         "comparisons": sections["comparisons"],
         "routing": sections["routing"],
     }
+    if "preferences" in sections:
+        report["preferences"] = sections["preferences"]
+    return report
 
 
 def add_dialogues(rows: Iterable[Row]) -> None:
@@ -287,8 +290,8 @@ def _metric_cells(m: Metrics) -> list[str]:
     ]
 
 
-ROLES = ("judge", "embedding")
-ROLE_HEADER = {"judge": "judge $", "embedding": "embed $"}
+ROLES = ("judge", "embedding", "rival")
+ROLE_HEADER = {"judge": "judge $", "embedding": "embed $", "rival": "rival $"}
 
 
 def roles_used(metrics: Iterable[Metrics]) -> list[str]:
@@ -356,6 +359,7 @@ def table_lines(report: Report) -> list[str]:
         lines.append(f"budget: ${budget['spent_usd']:.4f} spent of ${budget['limit_usd']:g}")
     lines.extend(dialogue_lines(report))
     lines.extend(suite_lines(report))
+    lines.extend(preference_lines(report))
     lines.extend(in_order_lines(report["tests"]))
     return lines
 
@@ -406,6 +410,34 @@ def in_order_lines(tests: Sequence[Row]) -> list[str]:
 
 
 # --- Dialogue turns, benchmark suites, comparisons and routing (compare.py, conversation.py) ---
+
+
+def preference_lines(report: Report) -> list[str]:
+    """Which model writes better answers: the judge's pairwise preferences, both orders."""
+    found = report.get("preferences") or []
+    if not found:
+        return []
+    rows = [["which is better", "model A", "model B", "compared", "A better", "B better"]]
+    rows[0] += ["ties (flips)", "sign test p", "verdict"]
+    for c in found:
+        if c["significant"]:
+            verdict = f"{c['a'] if c['a_only'] > c['b_only'] else c['b']} better"
+        else:
+            verdict = "no significant difference"
+        rows.append(
+            [
+                c["suite"],
+                c["a"],
+                c["b"],
+                str(c["cases"]),
+                str(c["a_only"]),
+                str(c["b_only"]),
+                f"{c['ties']} ({c['flips']})",
+                f"{c['p_value']:.4g}",
+                verdict,
+            ]
+        )
+    return ["", *_align(rows)]
 
 
 def dialogue_lines(report: Report) -> list[str]:

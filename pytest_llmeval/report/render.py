@@ -128,6 +128,21 @@ def _judged(tests: Sequence[Row]) -> list[str]:
     return lines
 
 
+def _preferences(report: Report) -> list[str]:
+    """Which model writes better answers, by the judge asked in both orders."""
+    found = report.get("preferences") or []
+    if not found:
+        return []
+    lines = ["", "### Which model writes better answers", ""]
+    lines += ["| test | A | B | A better | B better | ties (order flips) | sign test p |"]
+    lines.append("|---|---|---|---|---|---|---|")
+    for c in found:
+        cells = [f"`{_cell(c['suite'])}`", _cell(c["a"]), _cell(c["b"]), str(c["a_only"])]
+        cells += [str(c["b_only"]), f"{c['ties']} ({c['flips']})", f"{c['p_value']:.3g}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def _spend(report: Report) -> tuple[float | None, float | None]:
     totals = report["totals"].values()
     costs = [t["cost_usd"] for t in totals if t["cost_usd"] is not None]
@@ -210,6 +225,7 @@ def _markdown(report: Report, tests: Sequence[Row], left_out: int = 0) -> str:
         lines += ["", f"{len(observed)} cases of gated suites are judged by their suites below."]
     lines += _suite_gates(report)
     lines += _judged(tests)
+    lines += _preferences(report)
     baseline = report.get("baseline")
     if baseline:
         lines += ["", f"### Baseline `{_cell(str(baseline['source']))}`", ""]

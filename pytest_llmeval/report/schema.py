@@ -362,12 +362,21 @@ class Route(TypedDict):
     note: str
 
 
+class Preference(PairedComparison):
+    """Pairwise judgements of two models' answers to the same inputs (`report.suites`):
+    `a_only`/`b_only` count the comparisons each won in both orders; the rest are ties."""
+
+    ties: int
+    flips: int  # ties because the judge changed its answer with the order
+
+
 class SuiteSections(TypedDict):
     """The report's suite sections (`report.suites.compare`), empty lists without suites."""
 
     suites: list[SuiteRow]
     comparisons: list[PairedComparison]
     routing: list[Route]
+    preferences: NotRequired[list[Preference]]  # only when a test asked the judge to compare
 
 
 class RowComparison(TypedDict):

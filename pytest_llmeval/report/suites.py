@@ -21,6 +21,7 @@ from pytest_llmeval.report.schema import (
     CodeColumns,
     Gated,
     PairedComparison,
+    Preference,
     Result,
     Route,
     Row,
@@ -190,7 +191,49 @@ def compare(rows: Sequence[Row]) -> SuiteSections:
         comparisons.extend(pairs)
         if len(by_model) > 1:
             routing.append(_route(suite, suite_rows, pairs))
-    return {"suites": suites, "comparisons": comparisons, "routing": routing}
+    sections: SuiteSections = {"suites": suites, "comparisons": comparisons, "routing": routing}
+    preferred = preferences(rows)
+    if preferred:
+        sections["preferences"] = preferred
+    return sections
+
+
+def preferences(rows: Sequence[Row]) -> list[Preference]:
+    """Per test function and pair of labels (models): how often the judge preferred each
+    answer in both orders, and the exact two-sided sign test on those wins (ties left out)."""
+    counts: dict[tuple[str, str, str], list[int]] = {}
+    for row in rows:
+        function = row["test"].split("[", 1)[0]
+        for sample in row["samples"]:
+            for judged in sample.get("judgements", []):
+                if judged["kind"] != "compare":
+                    continue
+                a, b = sorted(judged.get("labels", ["a", "b"]))
+                tally = counts.setdefault((function, a, b), [0, 0, 0, 0])
+                winner = judged.get("winner")
+                tally[0 if winner == a else 1 if winner == b else 2] += 1
+                tally[3] += not judged.get("consistent", True)
+    found: list[Preference] = []
+    for (function, a, b), (a_won, b_won, ties, flips) in sorted(counts.items()):
+        total = a_won + b_won + ties
+        p = mcnemar_exact(a_won, b_won)
+        found.append(
+            {
+                "suite": function,
+                "a": a,
+                "b": b,
+                "cases": total,
+                "a_rate": a_won / total,
+                "b_rate": b_won / total,
+                "a_only": a_won,
+                "b_only": b_won,
+                "p_value": p,
+                "significant": p < ALPHA,
+                "ties": ties,
+                "flips": flips,
+            }
+        )
+    return found
 
 
 def _paired(
