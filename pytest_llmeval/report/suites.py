@@ -204,7 +204,7 @@ def preferences(rows: Sequence[Row]) -> list[Preference]:
     counts: dict[tuple[str, str, str], list[int]] = {}
     for row in rows:
         function = row["test"].split("[", 1)[0]
-        for sample in row["samples"]:
+        for sample in row.get("samples", ()):
             for judged in sample.get("judgements", []):
                 if judged["kind"] != "compare":
                     continue

@@ -18,7 +18,6 @@ class CallRecord:
     endpoint: str
     fingerprint: str
     latency_s: float
-    role: str = "model"  # model (under test), judge or embedding
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float | None = None
@@ -29,6 +28,7 @@ class CallRecord:
     retry_causes: tuple[str, ...] = ()
     cached: bool = False
     saved_usd: float | None = None
+    role: str = "model"  # the model under test, or the judge, embedding model or rival
 
     def to_dict(self) -> Call:
         call: Call = {
