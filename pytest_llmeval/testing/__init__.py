@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pytest_llmeval.testing.gateway import (
+        BadRequest,
         Choice,
         Cycle,
         Drop,
         Echo,
+        Embedder,
         FakeGateway,
         Fault,
         Fixed,
@@ -23,13 +25,16 @@ if TYPE_CHECKING:
         Responder,
         Stall,
         TruncateStream,
+        hashed_embedding,
     )
 
 __all__ = [
+    "BadRequest",
     "Choice",
     "Cycle",
     "Drop",
     "Echo",
+    "Embedder",
     "FakeGateway",
     "Fault",
     "Fixed",
@@ -40,6 +45,7 @@ __all__ = [
     "Responder",
     "Stall",
     "TruncateStream",
+    "hashed_embedding",
 ]
 
 
