@@ -1,4 +1,5 @@
-"""Offline test helpers: an OpenAI-compatible fake gateway with scripted replies and faults.
+"""Offline test helpers: an OpenAI-compatible fake gateway with scripted replies and faults,
+and a scripted LLM judge with known error rates.
 
 Names load lazily so ``python -m pytest_llmeval.testing.gateway`` runs without a runpy warning.
 """
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
         TruncateStream,
         hashed_embedding,
     )
+    from pytest_llmeval.testing.judge import ScriptedJudge
 
 __all__ = [
     "BadRequest",
@@ -43,6 +45,7 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "Responder",
+    "ScriptedJudge",
     "Stall",
     "TruncateStream",
     "hashed_embedding",
@@ -50,6 +53,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "ScriptedJudge":
+        from . import judge
+
+        return judge.ScriptedJudge
     if name in __all__:
         from . import gateway
 
