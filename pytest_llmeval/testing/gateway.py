@@ -1,17 +1,24 @@
 """OpenAI-compatible fake gateway: a real local HTTP server with scripted replies and faults.
 
+Serves chat and legacy completions and embeddings (``/v1/embeddings``, hashed text features by
+default, so similar texts get similar vectors with no model download).
+
 Drive it with the real ``openai`` client (``base_url=gw.base_url``) to test eval suites offline.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import hashlib
 import itertools
 import json
+import math
 import random
 import re
 import socket
+import struct
 import sys
 import threading
 import time
@@ -22,10 +29,12 @@ from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 __all__ = [
+    "BadRequest",
     "Choice",
     "Cycle",
     "Drop",
     "Echo",
+    "Embedder",
     "FakeGateway",
     "Fault",
     "Fixed",
@@ -36,10 +45,13 @@ __all__ = [
     "Responder",
     "Stall",
     "TruncateStream",
+    "hashed_embedding",
 ]
 
 _CHAT = "/v1/chat/completions"
 _COMPLETIONS = "/v1/completions"
+_EMBEDDINGS = "/v1/embeddings"
+_DEFAULT_DIMENSIONS = 256
 _SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key"})
 
 
@@ -55,12 +67,27 @@ class RecordedRequest:
 
     @property
     def prompt(self) -> str:
-        """Last user message text for chat requests, the prompt for legacy completions."""
+        """Last user message text for chat requests, the prompt for legacy completions, the
+        input texts joined by newlines for embeddings."""
+        if self.path == _EMBEDDINGS:
+            return "\n".join(self.inputs)
         if self.path != _CHAT:
             prompt = self.body.get("prompt")
             return prompt if isinstance(prompt, str) else ""
         users = [m for m in _messages(self.body) if m.get("role") == "user"]
         return _content_text(users[-1].get("content")) if users else ""
+
+    @property
+    def inputs(self) -> list[str]:
+        """The texts to embed of an embeddings request (a single string as a list of one)."""
+        if self.path != _EMBEDDINGS:
+            return []
+        given = self.body.get("input")
+        if isinstance(given, str):
+            return [given]
+        if isinstance(given, list):
+            return [text for text in given if isinstance(text, str)]
+        return []
 
 
 @dataclass(frozen=True)
@@ -86,6 +113,12 @@ class Reply:
 
 
 Responder: TypeAlias = Callable[[RecordedRequest], Reply | str]
+Embedder: TypeAlias = Callable[[str], Sequence[float]]
+
+
+class BadRequest(Exception):
+    """Raise from a responder for a request it cannot answer: the client gets a 400 with the
+    message (a 500 would be retried by the SDK)."""
 
 
 @dataclass(frozen=True)
@@ -196,6 +229,14 @@ class _Model:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+@dataclass
+class _EmbeddingModel:
+    embedder: Embedder | None  # None: hashed_embedding
+    dimensions: int | None  # the vectors' length; None: 256, or what a custom embedder returns
+    latency_s: float | None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 class FakeGateway:
     """OpenAI-compatible HTTP server on 127.0.0.1 with per-model responders and injected faults.
 
@@ -215,7 +256,7 @@ class FakeGateway:
         self._generation = 0
         self._port = port
         self._lock = threading.Lock()
-        self._models: dict[str, _Model] = {}
+        self._models: dict[str, _Model | _EmbeddingModel] = {}
         self._faults: list[tuple[Fault, str | None]] = []
         self._seq = itertools.count(1)
         self._server: _Server | None = None
@@ -275,8 +316,28 @@ class FakeGateway:
         with self._lock:
             self._models[name] = _Model(responder, latency_s)
 
+    def add_embedding_model(
+        self,
+        name: str,
+        embedder: Embedder | None = None,
+        *,
+        dimensions: int | None = None,
+        latency_s: float | None = None,
+    ) -> None:
+        """Serve ``name`` on ``/v1/embeddings``, replacing any model of that name.
+
+        The default embedder is :func:`hashed_embedding` with ``dimensions`` (256 when None);
+        with a custom ``embedder``, ``dimensions`` (if given) is the length every vector must
+        have.
+        """
+        if dimensions is not None and dimensions < 1:
+            raise ValueError("dimensions must be >= 1")
+        with self._lock:
+            self._models[name] = _EmbeddingModel(embedder, dimensions, latency_s)
+
     def inject(self, fault: Fault, *, times: int = 1, model: str | None = None) -> None:
-        """Queue ``fault`` for the next ``times`` completion requests (to ``model`` if given)."""
+        """Queue ``fault`` for the next ``times`` POST requests, completions or embeddings (to
+        ``model`` if given)."""
         if times < 1:
             raise ValueError("times must be >= 1")
         with self._lock:
@@ -320,7 +381,7 @@ class FakeGateway:
                     return fault
         return None
 
-    def _model(self, name: str) -> _Model | None:
+    def _model(self, name: str) -> _Model | _EmbeddingModel | None:
         with self._lock:
             return self._models.get(name)
 
@@ -409,12 +470,12 @@ class _Handler(BaseHTTPRequestHandler):
         parsed = body if isinstance(body, dict) else {}
         model = parsed.get("model")
         request, seq = self._record(parsed, model if isinstance(model, str) else None)
-        if request.path not in (_CHAT, _COMPLETIONS):
+        if request.path not in (_CHAT, _COMPLETIONS, _EMBEDDINGS):
             self._send_error(404, f"Unknown path {request.path}.")
             return
         gateway = self.server.gateway
         fault = gateway._take_fault(request.model)
-        stream = parsed.get("stream") is True
+        stream = parsed.get("stream") is True and request.path != _EMBEDDINGS
         truncate: int | None = None
         if isinstance(fault, HTTPError):
             retry = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
@@ -442,9 +503,22 @@ class _Handler(BaseHTTPRequestHandler):
             message = f"The model `{request.model}` does not exist or you do not have access to it."
             self._send_error(404, message, code="model_not_found")
             return
+        if isinstance(entry, _EmbeddingModel) != (request.path == _EMBEDDINGS):
+            kind = "an embedding" if isinstance(entry, _EmbeddingModel) else "a chat"
+            message = (
+                f"The model `{request.model}` is {kind} model; it does not serve {request.path}."
+            )
+            self._send_error(404, message)
+            return
+        if isinstance(entry, _EmbeddingModel):
+            self._embed(request, entry)
+            return
         try:
             with entry.lock:
                 reply = _as_reply(entry.responder(request))
+        except BadRequest as exc:
+            self._send_error(400, str(exc))
+            return
         except Exception as exc:
             self._send_error(500, f"Responder failed: {exc!r}")
             return
@@ -458,6 +532,38 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
             return
         self._send_stream(response, latency, truncate)
+
+    def _embed(self, request: RecordedRequest, entry: _EmbeddingModel) -> None:
+        body = request.body
+        asked = body.get("dimensions")
+        try:
+            with entry.lock:
+                vectors = [_embedding(entry, text, asked) for text in request.inputs]
+        except BadRequest as exc:
+            self._send_error(400, str(exc))
+            return
+        except Exception as exc:
+            self._send_error(500, f"Embedder failed: {exc!r}")
+            return
+        encode = body.get("encoding_format") == "base64"
+        data = []
+        for i, vector in enumerate(vectors):
+            packed = struct.pack(f"<{len(vector)}f", *vector)
+            embedding: str | list[float] = (
+                base64.b64encode(packed).decode("ascii")
+                if encode
+                else list(struct.unpack(f"<{len(vector)}f", packed))
+            )
+            data.append({"object": "embedding", "index": i, "embedding": embedding})
+        tokens = sum(_word_count(text) for text in request.inputs)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        response = {"object": "list", "data": data, "model": request.model, "usage": usage}
+        gateway = self.server.gateway
+        latency = gateway.latency_s if entry.latency_s is None else entry.latency_s
+        if gateway._pause(latency):
+            self._send_json(200, response)
+        else:
+            self.close_connection = True
 
     def _record(self, body: dict[str, Any], model: str | None) -> tuple[RecordedRequest, int]:
         headers = {
@@ -655,9 +761,78 @@ def _validate(path: str, body: object) -> str | None:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return "'messages' is a required property and must be a non-empty array."
+    elif path == _EMBEDDINGS:
+        return _validate_embeddings(body)
     elif not isinstance(body.get("prompt"), str):
         return "'prompt' is a required property and must be a string."
     return None
+
+
+def _validate_embeddings(body: Mapping[str, Any]) -> str | None:
+    given = body.get("input")
+    texts = [given] if isinstance(given, str) else given
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        return (
+            "'input' is a required property and must be a string or a non-empty array of "
+            "strings (this fake gateway takes no token arrays)."
+        )
+    if any(not text for text in texts):
+        return "'input' must not contain empty strings."
+    if body.get("encoding_format", "float") not in ("float", "base64"):
+        return "'encoding_format' must be 'float' or 'base64'."
+    dimensions = body.get("dimensions")
+    if dimensions is not None and (
+        not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1
+    ):
+        return "'dimensions' must be an integer >= 1."
+    return None
+
+
+def hashed_embedding(text: str, dimensions: int = _DEFAULT_DIMENSIONS) -> list[float]:
+    """Unit vector of signed hashed features: lower-cased words and their character trigrams.
+
+    Deterministic across processes (blake2b, not ``hash()``): the same text gives cosine 1.0,
+    texts sharing many words score high and unrelated texts near 0.
+    """
+    if dimensions < 1:
+        raise ValueError("dimensions must be >= 1")
+    lowered = text.lower()
+    words = re.findall(r"\w+", lowered) or [lowered.strip()]
+    features = [f"w:{word}" for word in words]
+    for word in words:
+        padded = f" {word} "
+        features.extend(f"c:{padded[i : i + 3]}" for i in range(len(padded) - 2))
+    vector = [0.0] * dimensions
+    for feature in features:
+        digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+        value = int.from_bytes(digest, "little")
+        vector[value % dimensions] += 1.0 if (value >> 32) & 1 else -1.0
+    norm = math.sqrt(sum(x * x for x in vector))
+    if norm == 0:  # features that cancel out exactly; any fixed unit vector will do
+        return [1.0] + [0.0] * (dimensions - 1)
+    return [x / norm for x in vector]
+
+
+def _embedding(entry: _EmbeddingModel, text: str, asked: int | None) -> list[float]:
+    """The model's vector for ``text``, shortened to ``asked`` dimensions if given."""
+    if entry.embedder is None:
+        native = entry.dimensions or _DEFAULT_DIMENSIONS
+        if asked is not None and asked > native:
+            raise BadRequest(f"This model has {native} dimensions; 'dimensions' was {asked}.")
+        return hashed_embedding(text, asked or native)
+    vector = [float(x) for x in entry.embedder(text)]
+    if not vector or not all(math.isfinite(x) for x in vector):
+        raise ValueError("the embedder must return a non-empty sequence of finite numbers")
+    if entry.dimensions is not None and len(vector) != entry.dimensions:
+        raise ValueError(f"the embedder returned {len(vector)} numbers, not {entry.dimensions}")
+    if asked is None:
+        return vector
+    if asked > len(vector):
+        raise BadRequest(f"This model has {len(vector)} dimensions; 'dimensions' was {asked}.")
+    # Shortened like OpenAI's text-embedding-3 models: the leading numbers, re-normalised.
+    head = vector[:asked]
+    norm = math.sqrt(sum(x * x for x in head))
+    return [x / norm for x in head] if norm else head
 
 
 def _as_reply(value: object) -> Reply:
@@ -681,13 +856,21 @@ def _render_tool_call(call: Mapping[str, Any], seq: int, index: int) -> dict[str
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Serve fixed-text models until interrupted: ``--model NAME=TEXT`` (repeatable)."""
+    """Serve fixed-text models until interrupted: ``--model NAME=TEXT`` and
+    ``--embedding-model NAME[=DIMENSIONS]`` (both repeatable)."""
     parser = argparse.ArgumentParser(
         prog="python -m pytest_llmeval.testing.gateway",
         description="OpenAI-compatible fake gateway for offline tests.",
     )
     parser.add_argument("--port", type=int, default=0, help="port to bind (0: any free port)")
     parser.add_argument("--model", action="append", default=[], metavar="NAME=TEXT")
+    parser.add_argument(
+        "--embedding-model",
+        action="append",
+        default=[],
+        metavar="NAME[=DIMENSIONS]",
+        help="serve NAME on /v1/embeddings with hashed features (256 dimensions by default)",
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each reply")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -697,6 +880,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not sep or not name:
             parser.error(f"--model expects NAME=TEXT, got {spec!r}")
         gateway.add_model(name, text)
+    for spec in args.embedding_model:
+        name, sep, size = spec.partition("=")
+        if not name or (sep and not (size.isascii() and size.isdigit() and int(size) > 0)):
+            parser.error(f"--embedding-model expects NAME or NAME=DIMENSIONS, got {spec!r}")
+        gateway.add_embedding_model(name, dimensions=int(size) if sep else None)
     with gateway, contextlib.suppress(KeyboardInterrupt):
         print(gateway.base_url, flush=True)
         threading.Event().wait()
