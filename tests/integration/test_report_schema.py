@@ -11,7 +11,10 @@ import pytest
 
 from pytest_llmeval.report import schema
 from pytest_llmeval.report.baseline import load_report
-from pytest_llmeval.testing import Cycle, FakeGateway, HTTPError
+from pytest_llmeval.judging.calibration import CalibrationStore, Figures
+from pytest_llmeval.judging.prompts import JudgePrompts, rubric_fingerprint
+from pytest_llmeval.testing import Cycle, FakeGateway, HTTPError, ScriptedJudge
+from pytest_llmeval.verdict.judged import Calibration
 
 GOOD = "```python\ndef add(a, b):\n    return a + b\n```"
 WRONG = "```python\ndef add(a, b):\n    return a * b\n```"
@@ -22,7 +25,8 @@ BROKEN = "```python\ndef add(a, b)\n    return a + b\n```"
 # dialogue (turns, a streamed call; it takes `tmp_path`, so it runs in its turn), a test whose
 # setup fails (a row without samples), error samples and retries (injected 429s), then a
 # second run on a baseline with a response cache; a gated suite (its gate, its paired
-# regression).
+# regression); judged tests, one with a calibrated rubric and one without, with `similar` and a
+# pairwise comparison of the two models (judgements, roles, preferences).
 SUITE = """
 import pytest
 from pytest_llmeval import extract_code
@@ -54,6 +58,24 @@ def test_dialogue(llm, tmp_path):
         convo.expect(True, "answered")
         convo.turn("second")
         convo.expect(len(convo.messages) == 4, "history kept", required=False)
+
+
+@pytest.mark.llmeval(pass_rate=0.5, samples=2, mode="observed")
+def test_judged(llm, judge, similar):
+    answer = llm.chat("Write add(a, b), judged").text
+    assert similar(answer, "def add(a, b): return a + b") > -1.0
+    assert judge(answer, "The answer defines add.", scale=(1, 5))
+
+
+@pytest.mark.llmeval(pass_rate=0.5, samples=2, mode="observed")
+def test_judged_uncalibrated(llm, judge):
+    assert judge(llm.chat("Write add(a, b), judged again").text, "Any answer passes.")
+
+
+@pytest.mark.llmeval(samples=1)
+def test_pair(llm, llm_rival, judge):
+    first, second = llm.chat("Which?").text, llm_rival.chat("Which?").text
+    judge.compare(first, second, "shorter", labels=(llm.model.name, llm_rival.model.name))
 
 
 @pytest.fixture
@@ -124,11 +146,24 @@ def build_reports(suite: pytest.Pytester, gateway: FakeGateway) -> list[schema.R
     """A first run (errors, retries, cache written), then a second on it as the baseline."""
     gateway.add_model("good", GOOD)
     gateway.add_model("bad", Cycle([GOOD, WRONG, BROKEN, WRONG]))
+    gateway.add_model(
+        "judge", ScriptedJudge(lambda out, rubric: "add" in out, prefer=lambda a, b, c: "tie")
+    )
+    gateway.add_embedding_model("emb")
     suite.makefile(
         ".toml",
         llmeval=f'base_url = "{gateway.base_url}"\nretries = 1\n'
+        'judge = "judge"\nembedding = "emb"\n'
         "[models.good]\ninput_cost_per_mtok = 3.0\noutput_cost_per_mtok = 15.0\n"
-        "[models.bad]\ninput_cost_per_mtok = 0.1\noutput_cost_per_mtok = 0.4\n",
+        "[models.bad]\ninput_cost_per_mtok = 0.1\noutput_cost_per_mtok = 0.4\n"
+        "[models.judge]\ninput_cost_per_mtok = 0.15\noutput_cost_per_mtok = 0.6\n"
+        "[models.emb]\ninput_cost_per_mtok = 0.02\n",
+    )
+    calibrated = Calibration(true_pos=40, false_neg=0, true_neg=40, false_pos=0)
+    fingerprint = rubric_fingerprint(JudgePrompts(), "The answer defines add.", (1, 5))
+    CalibrationStore(suite.path / "llmeval-calibration.json").save(
+        [Figures("judge", "judge", "The answer defines add.", fingerprint, "set.jsonl", 1,
+                 calibrated, 0, calibrated, 80, 80)]  # fmt: skip
     )
     suite.makepyfile(test_bench=SUITE)
     gateway.inject(HTTPError(429, retry_after=0.0), times=3, model="bad")
@@ -169,3 +204,6 @@ def test_reports_match_the_schema(suite: pytest.Pytester, gateway: FakeGateway) 
     assert any(s["cached"] and s["saved_usd"] for r in rows for s in r["samples"])
     assert report["budget"] is not None and report["baseline"]["rows"]
     assert report["suites"] and report["comparisons"] and report["routing"]
+    judged = [r["judged"] for r in rows if "judged" in r]
+    assert {j["about"] for j in judged} == {"true_rate", "judged_rate"}
+    assert report["preferences"][0]["cases"] == 1
