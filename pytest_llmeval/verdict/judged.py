@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pytest_llmeval.verdict.stats import MODES, Mode, Verdict, clopper_pearson
+from pytest_llmeval.verdict.stats import Mode, Verdict, check_verdict_args, clopper_pearson
 
 # Comparisons against pass_rate leave this margin so float error can only make a verdict more
 # conservative (stats.py does the same with its _SLACK).
@@ -99,12 +99,7 @@ def corrected_verdict(
     """
     if not 0 <= passes <= valid:
         raise ValueError(f"need 0 <= passes <= valid, got passes={passes} valid={valid}")
-    if not 0.0 <= pass_rate <= 1.0:
-        raise ValueError(f"pass_rate must be in [0, 1], got {pass_rate}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_verdict_args(pass_rate, confidence, mode)
 
     alpha = 1.0 - confidence
     # A two-sided interval at 1 - 2a has one-sided ends at level a each.

@@ -35,6 +35,14 @@ def _check_confidence(confidence: float) -> None:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
 
 
+def check_verdict_args(pass_rate: float, confidence: float, mode: str) -> None:
+    """A verdict's threshold, confidence and mode, as every verdict function takes them."""
+    _check_p(pass_rate, "pass_rate")
+    _check_confidence(confidence)
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+
+
 def _mode_index(n: int, p: float) -> int:
     return min(n, math.floor((n + 1) * p))
 

@@ -29,11 +29,11 @@ from typing import Literal
 from pytest_llmeval.verdict.stats import (
     _OBSERVED_EPS,
     _SLACK,
-    MODES,
     Mode,
     Verdict,
     _first_true,
     binom_sf,
+    check_verdict_args,
     clopper_pearson,
     min_valid_samples,
     pass_threshold,
@@ -80,12 +80,7 @@ class SuiteRegression:
 
 
 def _check(pass_rate: float, confidence: float, mode: str, population: str) -> None:
-    if not 0.0 <= pass_rate <= 1.0:
-        raise ValueError(f"pass_rate must be in [0, 1], got {pass_rate}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_verdict_args(pass_rate, confidence, mode)
     if population not in POPULATIONS:
         raise ValueError(f"population must be one of {POPULATIONS}, got {population!r}")
 
