@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from pytest_llmeval.report.schema import ModelInfo
 
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
-APIS = ("chat", "completion")
+APIS = ("chat", "completion", "embedding")
 
 _TOP_KEYS = {
     "base_url",
