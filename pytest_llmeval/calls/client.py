@@ -230,6 +230,11 @@ class LLM:
         return AsyncTextStream(self._astream(self._request(self.model.api, payload, params)))
 
     def _request(self, endpoint: str, payload: Any, params: Mapping[str, Any]) -> _Request:
+        if self.model.api == "embedding":
+            raise LLMUsageError(
+                f"model {self.model.name!r} is configured with api='embedding': it only serves "
+                "embeddings, not chat or completions"
+            )
         if endpoint != self.model.api:
             use = "llm.chat(messages)" if self.model.api == "chat" else "llm.complete(prompt)"
             raise LLMUsageError(
