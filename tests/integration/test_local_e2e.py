@@ -20,7 +20,14 @@ import pytest
 from pytest_llmeval.config import load_settings
 from pytest_llmeval.local.models import model_file
 from pytest_llmeval.local.server import SERVER_ENV, server_binary, start_servers, stop_servers
-from pytest_llmeval.local.setup import SMOKE_MODEL, X86_64, machine, smoke_test, unportable
+from pytest_llmeval.local.setup import (
+    SMOKE_MODEL,
+    X86_64,
+    check_embedding_models,
+    machine,
+    smoke_test,
+    unportable,
+)
 
 pytestmark = pytest.mark.local_model
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +73,14 @@ def test_minilm_ranks_a_paraphrase_above_an_unrelated_sentence_through_the_sdk()
     assert len(invoice) == 384
     assert cosine(invoice, bill) > cosine(invoice, penguins) + 0.3
     assert reply.usage.prompt_tokens > 0
+
+
+def test_setup_local_checks_the_bundled_embedding_model() -> None:
+    (line,) = check_embedding_models(server_binary(os.environ))
+    assert line.startswith(
+        "llmeval: ok: embedding model 'all-minilm-l6-v2' (all-MiniLM-L6-v2-0.1.0-f32.gguf) "
+        "returned 384-dimensional vectors, cosine 0.74 for a paraphrase and "
+    )
 
 
 def cosine(a: list[float], b: list[float]) -> float:
