@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from pytest_llmeval.report.schema import ModelInfo
 
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
-APIS = ("chat", "completion")
+APIS = ("chat", "completion", "embedding")
 JUDGE_FORMATS = ("json_schema", "json_object", "text")
 DEFAULT_CALIBRATION = "llmeval-calibration.json"
 

@@ -9,15 +9,18 @@ from pathlib import Path
 from pytest_llmeval.testing import FakeGateway
 
 parser = argparse.ArgumentParser()
-for flag in ("--model", "--host", "--port", "--parallel", "--ctx-size", "--threads", "--alias"):
+for flag in (
+    "--model", "--host", "--port", "--parallel", "--ctx-size", "--threads", "--alias",
+    "--pooling", "--batch-size", "--ubatch-size",
+):  # fmt: skip
     parser.add_argument(flag)
-parser.add_argument("--no-webui", action="store_true")
-parser.add_argument("--offline", action="store_true")
+for switch in ("--no-webui", "--offline", "--embeddings"):
+    parser.add_argument(switch, action="store_true")
 args = parser.parse_args()
 log = os.environ.get("STANDIN_LOG")
 if log:
     with open(log, "a") as handle:
-        handle.write(f"{os.getpid()} {args.port} {args.model}\n")
+        handle.write(f"{os.getpid()} {args.port} {args.model} {args.embeddings} {args.pooling}\n")
 mode = os.environ.get("STANDIN_MODE", "ok")
 once = Path(os.environ.get("STANDIN_ONCE", "/nonexistent"))
 if mode == "bind-once" and not once.exists():

@@ -272,6 +272,11 @@ class LLM:
         return _Request(self, "embedding", body)
 
     def _request(self, endpoint: str, payload: Any, params: Mapping[str, Any]) -> _Request:
+        if self.model.api == "embedding":
+            raise LLMUsageError(
+                f"model {self.model.name!r} is configured with api='embedding': it only serves "
+                "embeddings, not chat or completions"
+            )
         if endpoint != self.model.api:
             use = "llm.chat(messages)" if self.model.api == "chat" else "llm.complete(prompt)"
             raise LLMUsageError(

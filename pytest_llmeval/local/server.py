@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from pytest_llmeval.errors import LocalServerCrash, LocalServerError
-from pytest_llmeval.local.models import SETUP_COMMAND, model_file
+from pytest_llmeval.local.models import BUNDLED, SETUP_COMMAND, model_file
 
 if TYPE_CHECKING:
     from pytest_llmeval.config import ModelSettings
@@ -107,6 +107,8 @@ class LocalServer:
     threads: int = 1
     port: int | None = None
     startup_timeout: float = 120.0
+    embeddings: bool = False
+    pooling: str | None = None
     extra_args: tuple[str, ...] = ()
     startup_s: float | None = None
     process: subprocess.Popen[bytes] | None = None
@@ -117,6 +119,14 @@ class LocalServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def command(self, port: int) -> list[str]:
+        """The command line. An embedding server (`/v1/embeddings` only) gets the model's
+        pooling and batches that hold a whole input, which an encoder reads in one batch."""
+        embedding = [
+            "--embeddings",
+            *(("--pooling", self.pooling) if self.pooling else ()),
+            "--batch-size", str(self.context_per_slot),
+            "--ubatch-size", str(self.context_per_slot),
+        ] if self.embeddings else []  # fmt: skip
         return [
             str(self.binary),
             "--model", str(self.model),
@@ -128,6 +138,7 @@ class LocalServer:
             "--alias", self.name,
             "--no-webui",
             "--offline",
+            *embedding,
             *self.extra_args,
         ]  # fmt: skip
 
@@ -254,6 +265,8 @@ def start_servers(
                 parallel=model.parallel,
                 context_per_slot=model.context,
                 threads=model.threads or default_threads,
+                embeddings=model.api == "embedding",
+                pooling=bundled.pooling if (bundled := BUNDLED.get(model.local)) else None,
             )
             servers.append(server)
             server.start()

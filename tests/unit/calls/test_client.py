@@ -15,7 +15,7 @@ import pytest
 from pytest_llmeval.calls.budget import Budget
 from pytest_llmeval.calls.client import LLM, ClientPool
 from pytest_llmeval.config import ModelSettings, Settings
-from pytest_llmeval.errors import BudgetExhausted
+from pytest_llmeval.errors import BudgetExhausted, LLMUsageError
 from pytest_llmeval.testing import FakeGateway, HTTPError
 from pytest_llmeval.verdict.records import SampleTrace, tracing
 
@@ -177,3 +177,11 @@ def test_models_without_prices_need_no_reservation(gateway: FakeGateway, tmp_pat
     llm = client(gateway, budget, ModelSettings(name="free", model_id="free"))
     assert llm.chat("x").cost_usd is None
     assert (budget.spent(), budget.reserved(), gateway.request_count()) == (0.0, 0.0, 1)
+
+
+def test_an_embedding_model_refuses_chat_completions_and_streams(gateway: FakeGateway) -> None:
+    llm = client(gateway, model=ModelSettings(name="e", model_id="e", api="embedding"))
+    for call in (lambda: llm.chat("hi"), lambda: llm.complete("hi"), lambda: llm.stream("hi")):
+        with pytest.raises(LLMUsageError, match="api='embedding': it only serves embeddings"):
+            call()
+    assert gateway.request_count() == 0

@@ -14,7 +14,7 @@ from conftest import wait_dead
 
 from pytest_llmeval.config import ModelSettings
 from pytest_llmeval.errors import LocalServerCrash, LocalServerError
-from pytest_llmeval.local.models import model_file
+from pytest_llmeval.local.models import BUNDLED, Bundled, model_file
 from pytest_llmeval.local.server import (
     SERVER_ENV,
     LocalServer,
@@ -22,6 +22,7 @@ from pytest_llmeval.local.server import (
     exit_description,
     server_binary,
     start_servers,
+    stop_servers,
 )
 
 
@@ -138,3 +139,32 @@ def test_start_servers_stops_the_started_ones_when_one_fails(
         start_servers(models, tmp_path, os.environ)
     pid = int((tmp_path / "log").read_text().split()[0])
     assert wait_dead(pid)
+
+
+def test_an_embedding_model_is_served_with_embeddings_its_pooling_and_whole_input_batches(
+    standin: Path, gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SERVER_ENV, str(standin))
+    monkeypatch.setenv("STANDIN_LOG", str(tmp_path / "log"))
+    embedder = Bundled(("embedder",), "embedding", lambda: gguf, pooling="mean")
+    monkeypatch.setitem(BUNDLED, "embedder", embedder)
+    models = [
+        ModelSettings(name="emb", model_id="emb", api="embedding", local="embedder", context=512),
+        ModelSettings(name="own", model_id="own", api="embedding", local=str(gguf)),
+        ModelSettings(name="chat", model_id="chat", local=str(gguf)),
+    ]
+    servers = start_servers(models, tmp_path, os.environ)
+    try:
+        emb, own, chat = (server.command(server.port or 0) for server in servers)
+        assert emb[emb.index("--offline") + 1 :] == [
+            "--embeddings", "--pooling", "mean", "--batch-size", "512", "--ubatch-size", "512",
+        ]  # fmt: skip
+        # A .gguf of the user's own keeps the pooling written in the file (llama.cpp's default).
+        assert own[own.index("--offline") + 1 :] == [
+            "--embeddings", "--batch-size", "2048", "--ubatch-size", "2048",
+        ]  # fmt: skip
+        assert "--embeddings" not in chat and "--pooling" not in chat
+        started = [line.split()[3:] for line in (tmp_path / "log").read_text().splitlines()]
+        assert started == [["True", "mean"], ["True", "None"], ["False", "None"]]
+    finally:
+        stop_servers(servers)
