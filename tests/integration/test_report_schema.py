@@ -9,10 +9,10 @@ from typing import Any, Union, get_args, get_origin, get_type_hints, is_typeddic
 
 import pytest
 
-from pytest_llmeval.report import schema
-from pytest_llmeval.report.baseline import load_report
 from pytest_llmeval.judging.calibration import CalibrationStore, Figures
 from pytest_llmeval.judging.prompts import JudgePrompts, rubric_fingerprint
+from pytest_llmeval.report import schema
+from pytest_llmeval.report.baseline import load_report
 from pytest_llmeval.testing import Cycle, FakeGateway, HTTPError, ScriptedJudge
 from pytest_llmeval.verdict.judged import Calibration
 
@@ -162,8 +162,21 @@ def build_reports(suite: pytest.Pytester, gateway: FakeGateway) -> list[schema.R
     calibrated = Calibration(true_pos=40, false_neg=0, true_neg=40, false_pos=0)
     fingerprint = rubric_fingerprint(JudgePrompts(), "The answer defines add.", (1, 5))
     CalibrationStore(suite.path / "llmeval-calibration.json").save(
-        [Figures("judge", "judge", "The answer defines add.", fingerprint, "set.jsonl", 1,
-                 calibrated, 0, calibrated, 80, 80)]  # fmt: skip
+        [
+            Figures(
+                "judge",
+                "judge",
+                "The answer defines add.",
+                fingerprint,
+                "set.jsonl",
+                1,
+                calibrated,
+                0,
+                calibrated,
+                80,
+                80,
+            )
+        ]
     )
     suite.makepyfile(test_bench=SUITE)
     gateway.inject(HTTPError(429, retry_after=0.0), times=3, model="bad")

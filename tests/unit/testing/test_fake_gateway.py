@@ -483,7 +483,6 @@ def test_in_flight_peak_counts_requests_being_answered(gw: FakeGateway) -> None:
     assert (gw.in_flight, gw.peak_in_flight) == (0, 1)
 
 
-
 def test_a_request_still_answered_at_reset_is_not_counted_after_it(gw: FakeGateway) -> None:
     gw.add_model("slow", "ok", latency_s=0.5)
     client = openai.OpenAI(base_url=gw.base_url, api_key="x", max_retries=0)
@@ -497,6 +496,7 @@ def test_a_request_still_answered_at_reset_is_not_counted_after_it(gw: FakeGatew
     chat(client)
     earlier.join(10)
     assert (gw.in_flight, gw.peak_in_flight) == (0, 1)
+
 
 def test_async_streaming(gw: FakeGateway) -> None:
     gw.add_model("m", "async works fine")
