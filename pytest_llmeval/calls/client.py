@@ -185,7 +185,7 @@ class LLM:
         self._base_url = model.base_url or base_url
         self._key_env = pool.settings.key_env(model)
         self._key = pool.api_key(self._key_env, pool.settings.key_required(model))
-        self._defaults = {**pool.settings.params, **model.params}
+        self.defaults = {**pool.settings.params, **model.params}  # request parameters from config
 
     def __repr__(self) -> str:
         return f"LLM({self.model.name!r}, model_id={self.model.model_id!r}, api={self.model.api!r})"
@@ -285,7 +285,7 @@ class LLM:
         if "stream" in params:
             raise LLMUsageError("pass stream=True as a keyword of chat/complete, or use llm.stream")
         field = "messages" if endpoint == "chat" else "prompt"
-        body = {**self._defaults, **params, field: payload, "model": self.model.model_id}
+        body = {**self.defaults, **params, field: payload, "model": self.model.model_id}
         return _Request(self, endpoint, body)
 
     def _run(self, request: _Request, stream: bool) -> Completion:

@@ -88,7 +88,7 @@ class Figures:
     set: str
     runs: int
     counts: Calibration
-    errors: int  # judgements that did not fit the schema (not counted above)
+    errors: int  # no judgement: an answer outside the schema or a failed call (not counted)
     pooled: Calibration  # every run's judgements
     consistent_items: int  # items whose runs all agreed
     items: int
@@ -168,7 +168,7 @@ class Figures:
                 f"{self.consistent_items}/{self.items} items judged the same in every run"
             )
         if self.errors:
-            out.append(f"  {self.errors} answers outside the schema (judge errors, not counted)")
+            out.append(f"  {self.errors} judge errors (answers outside the schema or failed calls)")
         return out
 
 
@@ -189,9 +189,12 @@ def calibrate(
     set_name: str,
     runs: int = 3,
     workers: int = 4,
+    errors: tuple[type[BaseException], ...] = (LLMError,),
 ) -> list[Figures]:
     """Judge every item `runs` times (an item's runs one after another, items in parallel) and
-    return the figures per rubric. `grade` returns the judge's pass, or raises LLMError."""
+    return the figures per rubric. `grade` returns the judge's pass; what it raises of `errors`
+    (an answer outside the schema, a call that failed after its retries) counts as no
+    judgement."""
     if runs < 1:
         raise ValueError("runs must be >= 1")
     results: dict[int, list[bool | None]] = {}
@@ -202,7 +205,7 @@ def calibrate(
         for _ in range(runs):
             try:
                 said.append(grade(items[index]))
-            except LLMError:
+            except errors:
                 said.append(None)
         with lock:
             results[index] = said

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from pytest_llmeval.config import find_config_file, load_settings
-from pytest_llmeval.errors import ConfigError, DatasetError, LocalServerError
+from pytest_llmeval.errors import ConfigError, DatasetError, LocalServerError, call_errors
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -71,6 +71,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
             set_name=str(args.file),
             runs=args.runs,
             workers=settings.concurrency,
+            errors=call_errors(),
         )
         pool.close()
     except LocalServerError as exc:

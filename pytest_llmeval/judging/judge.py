@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 _FENCE = re.compile(r"\A```(?:json)?\s*\n(.*)\n```\Z", re.DOTALL)
 _QUOTED = 300
+MAX_ANSWER_TOKENS = 400  # a reason of two sentences and a verdict fit many times over
 
 
 @dataclass(frozen=True)
@@ -155,8 +156,15 @@ class Judge:
         return rubric_fingerprint(self.prompts, rubric, scale, pass_score)
 
     def _params(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
+        """The answer's format and, unless the config sets one, a cap on its length: an answer
+        that runs past it is cut, and a cut answer is a judge error."""
+        params: dict[str, Any] = {}
         fmt = response_format(self.format, name, schema)
-        return {} if fmt is None else {"response_format": fmt}
+        if fmt is not None:
+            params["response_format"] = fmt
+        if not {"max_tokens", "max_completion_tokens"} & set(self.llm.defaults):
+            params["max_tokens"] = MAX_ANSWER_TOKENS
+        return params
 
     def _grade_request(
         self,

@@ -168,3 +168,18 @@ def test_calibrate_judges_every_run_of_every_item() -> None:
     calibrate(grade, labelled, judge="j", judge_model_id="j", fingerprint=str, set_name="s",
               runs=4, workers=3)  # fmt: skip
     assert sorted(seen) == sorted(itertools.chain.from_iterable([i.output] * 4 for i in labelled))
+
+
+def test_a_call_that_failed_counts_as_no_judgement_when_its_error_is_named() -> None:
+    def grade(item: Labelled) -> bool:
+        if item.output == "out 0":
+            raise TimeoutError("the judge did not answer")
+        return True
+
+    labelled = items([True, False])
+    [figures] = calibrate(grade, labelled, judge="j", judge_model_id="j", fingerprint=str,
+                          set_name="s", runs=1, errors=(LLMError, TimeoutError))  # fmt: skip
+    assert figures.errors == 1 and figures.counts == Calibration(0, 0, 0, 1)
+    with pytest.raises(TimeoutError):
+        calibrate(grade, labelled, judge="j", judge_model_id="j", fingerprint=str,
+                  set_name="s", runs=1)  # fmt: skip

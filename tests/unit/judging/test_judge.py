@@ -11,7 +11,7 @@ import pytest
 from pytest_llmeval.calls.client import LLM, ClientPool
 from pytest_llmeval.config import ModelSettings, Settings
 from pytest_llmeval.errors import JudgeError
-from pytest_llmeval.judging.judge import Judge
+from pytest_llmeval.judging.judge import MAX_ANSWER_TOKENS, Judge
 from pytest_llmeval.judging.prompts import JudgePrompts, rubric_fingerprint
 from pytest_llmeval.testing import FakeGateway, RecordedRequest
 from pytest_llmeval.verdict.records import SampleTrace, tracing
@@ -192,3 +192,14 @@ def test_a_cut_answer_is_a_judge_error(gateway: FakeGateway) -> None:
     gateway.add_model("judge-1", Reply('{"reason": "lo', finish_reason="length"))
     with pytest.raises(JudgeError, match="cut at the token limit"):
         judge_of(gateway)("out", RUBRIC)
+
+
+def test_the_answer_is_capped_unless_the_config_sets_a_length(gateway: FakeGateway) -> None:
+    gateway.add_model("judge-1", answer(reason="ok", verdict="pass"))
+    judge_of(gateway)("out", RUBRIC)
+    assert gateway.requests[-1].body["max_tokens"] == MAX_ANSWER_TOKENS
+    model = ModelSettings(name="j", model_id="judge-1", params={"max_completion_tokens": 50})
+    pool = ClientPool(Settings(retries=0, timeout=5.0), {})
+    Judge(LLM(model, pool, gateway.base_url, role="judge"), JudgePrompts())("out", RUBRIC)
+    body = gateway.requests[-1].body
+    assert body["max_completion_tokens"] == 50 and "max_tokens" not in body
