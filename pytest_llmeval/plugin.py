@@ -435,6 +435,13 @@ def _plan(config: pytest.Config, spec: EvalSpec, model: str) -> Plan:
     return spec.resolve(model, config.stash[SETTINGS].samples, config.getoption("llm_samples"))
 
 
+def _item_plan(item: pytest.Item, model: str) -> Plan:
+    """A case's plan: judged when it uses the judge, paired when it compares two models."""
+    plan = _plan(item.config, _spec(item), model)
+    names = getattr(item, "fixturenames", ())
+    return dataclasses.replace(plan, judged="judge" in names, paired="llm_rival" in names)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     definition = metafunc.definition
     marked = definition.get_closest_marker("llmeval") is not None
@@ -460,11 +467,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         problem = str(exc)
     if problem:
         pytest.fail(problem, pytrace=False)
-    if "llm_rival" in metafunc.fixturenames:
+    if "llm_rival" in metafunc.fixturenames and len(names) > 1:
         pairs = list(itertools.combinations(names, 2))
         ids = [f"{a}-vs-{b}" for a, b in pairs]
         metafunc.parametrize(("llm_model", "llm_rival"), pairs, indirect=True, ids=ids)
-    elif names:
+    elif names:  # with one model, `llm_rival` skips the test and says why
         metafunc.parametrize("llm_model", names, indirect=True, ids=names)
 
 
@@ -812,9 +819,7 @@ class _Job:
         self.kwargs, self.window, self.ahead = kwargs, window, ahead
         self.in_order: str | None = None
         self.settings, self.runtime = config.stash[SETTINGS], config.stash[RUNTIME]
-        self.plan = _plan(config, _spec(item), model)
-        if "judge" in item.fixturenames:
-            self.plan = dataclasses.replace(self.plan, judged=True)
+        self.plan = _item_plan(item, model)
         self.subject = _subject(item)
         self.test = _test_name(item, model)
         self.base = config.stash.get(BASELINE_ROWS, {}).get((self.test, model))
@@ -1030,7 +1035,7 @@ def pytest_runtest_makereport(
             report.__dict__[KEY] = item.stash[RESULT]
         elif call.when == "setup":
             settings = item.config.stash[SETTINGS]
-            plan = _plan(item.config, _spec(item), model)
+            plan = _item_plan(item, model)
             report.__dict__[KEY] = {
                 "test": _test_name(item, model),
                 "model": settings.model(model).to_dict(),

@@ -22,8 +22,9 @@ pytest_plugins = ["pytester"]
 
 # pytester's in-process runs drop the modules first imported inside them. Import the HTTP stack
 # here, so that httpx's cached map of httpcore's exception classes never outlives the classes
-# (else a later test sees raw httpcore errors the SDK does not recognise).
-for _module in ("openai", "httpcore2", "httpcore"):
+# (else a later test sees raw httpcore errors the SDK does not recognise). numpy too: the SDK
+# decodes embeddings with it when installed, and numpy cannot be imported twice in a process.
+for _module in ("openai", "httpcore2", "httpcore", "numpy"):
     with contextlib.suppress(ImportError):
         importlib.import_module(_module)
 

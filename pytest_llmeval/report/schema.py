@@ -52,6 +52,7 @@ class PlanInfo(TypedDict):
     suite: NotRequired[bool]  # the threshold is the suite's (`SuiteGate`), not the case's
     population: NotRequired[str]  # fixed | sampled
     judged: NotRequired[bool]  # the judge graded its samples: all ran, the verdict may be corrected
+    paired: NotRequired[bool]  # runs on a pair of models (`llm_rival`): a row per pair, no suite
 
 
 class Call(TypedDict):

@@ -57,11 +57,11 @@ def _case(test: str) -> str:
 
 
 def by_suite(rows: Iterable[Row]) -> dict[str, dict[str, dict[str, Row]]]:
-    """suite -> model -> case -> row."""
+    """suite -> model -> case -> row. A pairwise test's rows are pairs of models, not cases."""
     suites: dict[str, dict[str, dict[str, Row]]] = {}
     for row in rows:
         suite = suite_name(row["test"])
-        if suite is not None:
+        if suite is not None and not row["plan"].get("paired"):
             suites.setdefault(suite, {}).setdefault(row["model"], {})[_case(row["test"])] = row
     return suites
 

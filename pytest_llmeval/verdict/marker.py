@@ -78,6 +78,7 @@ class Plan:
     suite: bool = False  # the threshold is the suite's: every sample runs, the case observes
     population: str = "fixed"
     judged: bool = False  # graded by the judge: every sample runs, the verdict may be corrected
+    paired: bool = False  # runs on a pair of models (`llm_rival`): not a case of a suite
 
     def to_dict(self) -> PlanInfo:
         info: PlanInfo = {
@@ -92,6 +93,8 @@ class Plan:
             info["population"] = self.population
         if self.judged:
             info["judged"] = True
+        if self.paired:
+            info["paired"] = True
         return info
 
 
