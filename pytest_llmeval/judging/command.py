@@ -33,9 +33,9 @@ def calibrate_command(args: argparse.Namespace) -> int:
     from pytest_llmeval.judging.judge import Judge
     from pytest_llmeval.judging.prompts import JudgePrompts
 
-    root = Path.cwd()
     try:
-        path = Path(args.config) if args.config else find_config_file(root)
+        path = Path(args.config) if args.config else find_config_file(Path.cwd())
+        root = path.parent if path is not None else Path.cwd()  # where pytest's rootdir is
         settings = load_settings(path, os.environ, base_url=args.base_url, judge=args.judge)
         if settings.judge is None:
             raise ConfigError('no judge model: pass --judge NAME or set judge = "NAME" in config')

@@ -254,7 +254,7 @@ def _markdown(report: Report, tests: Sequence[Row], left_out: int = 0) -> str:
         cells += [_money(t.get("saved_usd")), _seconds(t["latency_p50_s"])]
         lines.append("| " + " | ".join(cells) + " |")
     if roles:
-        lines += ["", "Spent is the models' own calls; the judge's and embedding calls are apart."]
+        lines += ["", "Spent is the models' own calls; judge, embedding and rival calls are apart."]
     budget = report.get("budget")
     if budget:
         lines += ["", f"Budget: ${budget['spent_usd']:.4f} spent of ${budget['limit_usd']:g}."]
