@@ -139,7 +139,7 @@ def sample_metrics(samples: Sequence[Sample]) -> Metrics:
         "cost_usd": sum(costs) if costs else None,
         "saved_usd": sum(saved) if saved else None,
         "cached_samples": sum(bool(s.get("cached")) for s in samples),
-        "calls": sum(len(s["calls"]) for s in samples),
+        "calls": sum(c.get("role", "model") == "model" for s in samples for c in s["calls"]),
         "retries": sum(s.get("retries", 0) for s in samples),
         "errors_by_cause": dict(sorted(causes.items())),
     }
