@@ -1,7 +1,9 @@
-"""The examples: README's first command against the demo models, and the CI workflow's options."""
+"""The examples: README's first command against the demo models, the committed calibration of
+the demo judge, and the CI workflow's options."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -10,6 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from pytest_llmeval.__main__ import main
+from pytest_llmeval.testing import FakeGateway
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,7 +47,7 @@ def test_example_suite_runs_offline_against_the_demo_models(
     )
     assert "= llmeval =" in proc.stdout, proc.stdout + proc.stderr
     report = json.loads(report_path.read_text())
-    assert len(report["tests"]) == 20 + 42 + 40 + 24 + 8 + 2
+    assert len(report["tests"]) == 20 + 42 + 40 + 24 + 8 + 2 + 15
     # The benchmarks gate on their suites: demo-careful meets every gate, demo-sloppy none.
     gates = {
         (s["suite"].split("::")[1], s["model"]): s["gate"]["verdict"]
@@ -64,7 +69,8 @@ def test_example_suite_runs_offline_against_the_demo_models(
         "test_sentiment_json[positive]", "test_sentiment_json[negative]", "test_capital",
         "test_arithmetic", "test_capital_of_france", "test_sky_colour",
         "test_repeats_a_word_on_request", "test_json_mode_answer_matches_the_schema",
-        "test_support_dialogue",
+        "test_support_dialogue", "test_support_reply_meets_the_rubric[angry]",
+        "test_rag_answer_sticks_to_the_passages[norway]",
     }  # fmt: skip
     assert {m for (_, m), v in verdicts.items() if v != "passed"} == {"demo-sloppy"}
     assert proc.returncode == 1
@@ -89,7 +95,14 @@ def test_example_suite_runs_offline_against_the_demo_models(
         dialogues["demo-sloppy"]["mean_turns_passed"]
         < dialogues["demo-careful"]["mean_turns_passed"]
     )
-    for section in ("dialogue  ", "suite  ", "McNemar p", "route to"):
+    # The judged examples' verdicts are about the true rate: the committed calibration applies.
+    judged = [r["judged"] for r in report["tests"] if "judged" in r]
+    assert len(judged) == 12 and {j["about"] for j in judged} == {"true_rate"}
+    [preference] = report["preferences"]
+    assert (preference["a"], preference["b"]) == ("demo-careful", "demo-sloppy")
+    assert preference["significant"] and preference["a_only"] > preference["b_only"] == 0
+    assert report["totals"]["demo-careful"]["roles"]["judge"]["cost_usd"] > 0
+    for section in ("dialogue  ", "suite  ", "McNemar p", "route to", "judged test", "which is"):
         assert section in proc.stdout
     code = [r for r in report["tests"] if r["code"]]
     assert len(code) == 42  # 10 HumanEval, 5 MBPP, 3 stdin/stdout, RAG, FastAPI, dedupe; x2
@@ -97,6 +110,30 @@ def test_example_suite_runs_offline_against_the_demo_models(
     sloppy = [r["code"]["pass_at"]["1"] for r in code if r["model"] == "demo-sloppy"]
     assert sum(careful) / len(careful) > sum(sloppy) / len(sloppy)
     assert all(r["code"]["unsafe_runs"] == 0 for r in code)
+
+
+def test_committed_calibration_is_a_fresh_calibration_of_the_demo_judge(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`llmeval-calibration.json` is what judge-calibrate writes for demo-judge on the set,
+    against a freshly started demo gateway (the scripted judge's luck is per prompt and ask)."""
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))
+    monkeypatch.chdir(ROOT)
+    demo_models = importlib.import_module("demo_models")
+    store = tmp_path / "calibration.json"
+    with FakeGateway() as gateway:
+        demo_models.install(gateway)
+        status = main(
+            [
+                "judge-calibrate", "examples/data/judge_calibration.jsonl", "--judge",
+                "demo-judge", "--base-url", gateway.base_url, "--runs", "3", "--store", str(store),
+            ]
+        )  # fmt: skip
+    assert status == 0
+    assert "sensitivity" in capsys.readouterr().out
+    committed = json.loads((ROOT / "llmeval-calibration.json").read_text())
+    assert json.loads(store.read_text()) == committed
+    assert [c["items"] for c in committed["calibrations"]] == [24, 24]
 
 
 @pytest.mark.slow
