@@ -36,6 +36,7 @@ ORDER_ID = re.compile(r"\b[A-Z]-\d{3,}\b")
 
 POSITIVE = {"gorgeous", "great", "love", "excellent", "fast", "perfect"}
 NEGATIVE = {"broke", "never", "terrible", "refund", "slow", "worst"}
+SKY_WHY = "The sky looks blue because the air scatters blue sunlight more than red light."
 CAPITALS = {"france": "Paris", "japan": "Tokyo", "kenya": "Nairobi"}
 POLICY = (DATA / "shop_policy.txt").read_text(encoding="utf-8").splitlines()
 STOPWORDS = frozenset(
@@ -102,6 +103,8 @@ class DemoModel:
         for country, capital in CAPITALS.items():
             if country in prompt.lower():
                 return "Lyon" if slipped else capital
+        if "why is the sky blue" in prompt.lower():
+            return "Blue." if slipped else SKY_WHY
         if "sky" in prompt.lower():
             return "Green." if slipped else "Blue."
         if "word PASS" in prompt:

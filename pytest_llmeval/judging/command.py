@@ -82,6 +82,14 @@ def calibrate_command(args: argparse.Namespace) -> int:
             from pytest_llmeval.local.server import stop_servers
 
             stop_servers(servers)
+    if not any(f.counts.positives + f.counts.negatives for f in figures):
+        print(
+            f"llmeval judge-calibrate: {model.name} gave no usable judgement on any item "
+            f"({sum(f.errors for f in figures)} errors: failed calls or answers outside the "
+            "schema); check the gateway (--base-url) and the judge model. Nothing stored.",
+            file=sys.stderr,
+        )
+        return 2
     for f in figures:
         print("\n".join(f.lines()))
     store = CalibrationStore(Path(args.store) if args.store else root / settings.calibration)

@@ -47,7 +47,7 @@ def test_example_suite_runs_offline_against_the_demo_models(
     )
     assert "= llmeval =" in proc.stdout, proc.stdout + proc.stderr
     report = json.loads(report_path.read_text())
-    assert len(report["tests"]) == 20 + 42 + 40 + 24 + 8 + 2 + 15
+    assert len(report["tests"]) == 20 + 42 + 40 + 24 + 10 + 2 + 15
     # The benchmarks gate on their suites: demo-careful meets every gate, demo-sloppy none.
     gates = {
         (s["suite"].split("::")[1], s["model"]): s["gate"]["verdict"]
@@ -68,6 +68,7 @@ def test_example_suite_runs_offline_against_the_demo_models(
     assert failed == {
         "test_sentiment_json[positive]", "test_sentiment_json[negative]", "test_capital",
         "test_arithmetic", "test_capital_of_france", "test_sky_colour",
+        "test_explains_the_blue_sky_on_topic",
         "test_repeats_a_word_on_request", "test_json_mode_answer_matches_the_schema",
         "test_support_dialogue", "test_support_reply_meets_the_rubric[angry]",
         "test_rag_answer_sticks_to_the_passages[norway]",

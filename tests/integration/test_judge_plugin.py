@@ -516,3 +516,18 @@ def test_judged_cases_run_ahead_of_their_turn(
     assert "cases that waited for their turn" not in result.stdout.str()
     # One case at a time would never have two of the model's requests in flight.
     assert gateway.peak_in_flight >= (2 if "2" in plugin_args else 3)
+
+
+def test_calibrating_against_an_unreachable_gateway_says_so_and_stores_nothing(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_llmeval.__main__ import main
+
+    labelled = pytester.path / "set.jsonl"
+    labelled.write_text('{"rubric": "r", "output": "o", "label": "pass"}\n')
+    pytester.makefile(".toml", llmeval='judge = "j"\nretries = 0\ntimeout = 2\n')
+    code = main(["judge-calibrate", str(labelled), "--base-url", "http://127.0.0.1:9/v1",
+                 "--runs", "1", "--config", str(pytester.path / "llmeval.toml")])  # fmt: skip
+    assert code == 2
+    assert "gave no usable judgement" in capsys.readouterr().err
+    assert not (pytester.path / "llmeval-calibration.json").exists()
