@@ -33,7 +33,10 @@ def _cell(text: str) -> str:
 
 
 def _money(value: float | None) -> str:
-    return "-" if value is None else f"${value:.4f}"
+    """Dollars to the cent's hundredth; amounts below that (embeddings) to six places."""
+    if value is None:
+        return "-"
+    return f"${value:.6f}" if 0 < value < 0.00005 else f"${value:.4f}"
 
 
 def _seconds(value: float | None) -> str:
