@@ -163,7 +163,8 @@ class Judge:
         if fmt is not None:
             params["response_format"] = fmt
         if not {"max_tokens", "max_completion_tokens"} & set(self.llm.defaults):
-            params["max_tokens"] = MAX_ANSWER_TOKENS
+            longest = self.llm.model.max_output_tokens or MAX_ANSWER_TOKENS
+            params["max_tokens"] = min(MAX_ANSWER_TOKENS, longest)
         return params
 
     def _grade_request(

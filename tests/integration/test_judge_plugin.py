@@ -364,23 +364,23 @@ def test_the_judges_calls_count_toward_the_budget(
     gateway.add_model("judge-x", ScriptedJudge(says_refund))
     configure(suite, gateway, 'judge = "judge-x"')
     suite.makepyfile(test_graded=GRADED)
-    # A judge call costs $0.00036 and may cost up to $0.0032 (its prompt and max_output_tokens):
-    # six fit in $0.005, the last two would not.
+    # A judge call costs $0.00036 and may cost up to $0.0032 (its prompt and its answer capped
+    # at max_output_tokens): five fit in $0.005, the last three would not.
     result = suite.runpytest("--llm-models=weak", "--llm-budget=0.005", "--llm-report=r.json")
     result.assert_outcomes(passed=1)
     found = report(suite)
     (row,) = found["tests"]
-    assert (row["passed"], row["errors"]) == (6, 2)
-    assert row["metrics"]["errors_by_cause"] == {"budget": 2}
-    assert gateway.request_count("weak") == 8 and gateway.request_count("judge-x") == 6
+    assert (row["passed"], row["errors"]) == (5, 3)
+    assert row["metrics"]["errors_by_cause"] == {"budget": 3}
+    assert gateway.request_count("weak") == 8 and gateway.request_count("judge-x") == 5
     judge_usd = row["metrics"]["roles"]["judge"]["cost_usd"]
-    assert judge_usd == pytest.approx(6 * 0.00036)
+    assert judge_usd == pytest.approx(5 * 0.00036)
     assert found["budget"] == {"limit_usd": 0.005, "spent_usd": pytest.approx(judge_usd)}
     for sample in (s for s in row["samples"] if s["outcome"] == "error"):
         (refused,) = by_role(sample, "judge")
         assert refused["cause"] == "budget" and sample["message"].startswith("budget exhausted")
     result.stdout.fnmatch_lines(
-        ["errors of weak by cause: budget 2 *", "budget: $0.0022 spent of $0.005"]
+        ["errors of weak by cause: budget 3 *", "budget: $0.0018 spent of $0.005"]
     )
 
 
@@ -506,7 +506,7 @@ def test_judged_cases_run_ahead_of_their_turn(
     gateway.add_model("good", RIGHT, latency_s=0.2)
     gateway.add_model("judge-x", ScriptedJudge(says_refund))
     configure(suite, gateway, 'judge = "judge-x"')
-    suite.makepyfile(test_ahead=AHEAD)
+    suite.makepyfile(test_early=AHEAD)
     args = ("--llm-models=good", "--llm-concurrency=6", "--llm-report=r.json")
     result = suite.runpytest(*args, *plugin_args)
     result.assert_outcomes(passed=12)

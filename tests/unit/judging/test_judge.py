@@ -203,3 +203,11 @@ def test_the_answer_is_capped_unless_the_config_sets_a_length(gateway: FakeGatew
     Judge(LLM(model, pool, gateway.base_url, role="judge"), JudgePrompts())("out", RUBRIC)
     body = gateway.requests[-1].body
     assert body["max_completion_tokens"] == 50 and "max_tokens" not in body
+
+
+def test_a_shorter_max_output_tokens_caps_the_answer_instead(gateway: FakeGateway) -> None:
+    gateway.add_model("judge-1", answer(reason="ok", verdict="pass"))
+    model = ModelSettings(name="j", model_id="judge-1", max_output_tokens=20)
+    pool = ClientPool(Settings(retries=0, timeout=5.0), {})
+    Judge(LLM(model, pool, gateway.base_url, role="judge"), JudgePrompts())("out", RUBRIC)
+    assert gateway.requests[-1].body["max_tokens"] == 20
