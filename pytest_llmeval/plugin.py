@@ -561,7 +561,14 @@ def _judge(item: pytest.Item, prompts: JudgePrompts, url: str | None) -> Judge:
     name = _spec(item).judge or settings.judge
     if name is None:
         pytest.fail(NO_JUDGE.format(nodeid=item.nodeid), pytrace=False)
-    llm = _client(item, settings.model(name), url, "judge")
+    model = settings.model(name)
+    if model.local is not None and model.base_url is None:
+        pytest.fail(
+            f"{item.nodeid}: the local judge {name!r} is started only as the run's judge "
+            f'(--llm-judge={name} or judge = "{name}" in the config), not from a marker',
+            pytrace=False,
+        )
+    llm = _client(item, model, url, "judge")
     return Judge(llm, prompts, settings.judge_format)
 
 
@@ -980,9 +987,9 @@ def _corrected(config: pytest.Config, sampled: Sampled) -> tuple[Sampled, Judged
         pytest.fail(str(exc), pytrace=False)
     if correction is None:
         return sampled, None
-    verdict = sampled.verdict
-    if correction.verdict is not None and verdict != "error":
-        verdict = correction.verdict
+    if sampled.verdict == "error":  # too few valid samples: that is the message, not the judge
+        return sampled, correction.info
+    verdict = correction.verdict or sampled.verdict
     return dataclasses.replace(sampled, verdict=verdict, judged=correction.info), correction.info
 
 

@@ -190,6 +190,10 @@ class LLM:
     def __repr__(self) -> str:
         return f"LLM({self.model.name!r}, model_id={self.model.model_id!r}, api={self.model.api!r})"
 
+    def redact(self, text: str) -> str:
+        """`text` without any API key this process has used."""
+        return self._pool.redact(text)
+
     @property
     def client(self) -> openai.OpenAI:
         """The raw synchronous `openai` client (calls made through it are not recorded)."""

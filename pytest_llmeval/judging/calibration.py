@@ -62,6 +62,9 @@ def load_labelled(path: Path) -> list[Labelled]:
                 raise DatasetError(path, number, f"{key!r} must be a non-empty string")
         if row.get("label") not in _LABELS:
             raise DatasetError(path, number, '\'label\' must be "pass" or "fail"')
+        for key in ("question", "reference"):
+            if row.get(key) is not None and not isinstance(row[key], str):
+                raise DatasetError(path, number, f"{key!r} must be a string")
         items.append(
             Labelled(
                 str(row.get("id", number)),

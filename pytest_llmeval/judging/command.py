@@ -9,7 +9,13 @@ import sys
 from pathlib import Path
 
 from pytest_llmeval.config import find_config_file, load_settings
-from pytest_llmeval.errors import ConfigError, DatasetError, LocalServerError, call_errors
+from pytest_llmeval.errors import (
+    ConfigError,
+    DatasetError,
+    LocalServerError,
+    MissingKeyError,
+    call_errors,
+)
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,6 +53,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
         return 2
     servers = []
     name = settings.judge
+    pool = ClientPool(settings, os.environ)
     try:
         model = settings.model(name)
         if model.local is not None:
@@ -55,7 +62,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
             servers = start_servers([model], root, os.environ)
             settings = settings.with_urls({s.name: s.base_url for s in servers})
             model = settings.model(name)
-        pool = ClientPool(settings, os.environ)
+            pool.settings = settings
         llm = LLM(model, pool, settings.base_url, role="judge")
         judge = Judge(llm, JudgePrompts(), settings.judge_format)
         figures = calibrate(
@@ -73,11 +80,11 @@ def calibrate_command(args: argparse.Namespace) -> int:
             workers=settings.concurrency,
             errors=call_errors(),
         )
-        pool.close()
-    except LocalServerError as exc:
+    except (LocalServerError, MissingKeyError) as exc:
         print(f"llmeval judge-calibrate: {exc}", file=sys.stderr)
         return 2
     finally:
+        pool.close()
         if servers:
             from pytest_llmeval.local.server import stop_servers
 
@@ -93,6 +100,10 @@ def calibrate_command(args: argparse.Namespace) -> int:
     for f in figures:
         print("\n".join(f.lines()))
     store = CalibrationStore(Path(args.store) if args.store else root / settings.calibration)
-    store.save(figures)
+    try:
+        store.save(figures)
+    except ConfigError as exc:
+        print(f"llmeval judge-calibrate: {exc}", file=sys.stderr)
+        return 2
     print(f"llmeval: {len(figures)} calibration(s) of {model.name} stored in {store.path}")
     return 0

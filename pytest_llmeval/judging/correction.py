@@ -30,8 +30,6 @@ def correct(
     """The judged verdict of a test's samples; None when no sample was graded."""
     valid = [r for r in records if r.outcome != "error"]
     grades = [[j for j in r.judgements if j["kind"] == "grade"] for r in valid]
-    if not any(grades) and not any(r.judgements for r in records):
-        return None
     passes = sum(r.outcome == "passed" for r in valid)
     judged_rate = passes / len(valid) if valid else None
     first = next((g[0] for g in grades if g), None)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmeval.errors import JudgeError
+from pytest_llmeval.errors import JudgeError, LLMUsageError
 from pytest_llmeval.judging.prompts import (
     COMPARE_SCHEMA,
     JudgePrompts,
@@ -177,13 +177,13 @@ class Judge:
         pass_score: int | None,
     ) -> tuple[list[dict[str, str]], dict[str, Any]]:
         if not isinstance(output, str) or not isinstance(rubric, str) or not rubric.strip():
-            raise TypeError("judge(output, rubric): both must be strings, the rubric not empty")
+            raise LLMUsageError("judge(output, rubric): both must be strings, the rubric not empty")
         if scale is not None and not (
             len(scale) == 2 and all(isinstance(x, int) for x in scale) and scale[0] < scale[1]
         ):
-            raise TypeError(f"scale={scale!r} must be two integers (low, high), low < high")
+            raise LLMUsageError(f"scale={scale!r} must be two integers (low, high), low < high")
         if pass_score is not None and scale is None:
-            raise TypeError("pass_score needs scale=(low, high): the score it compares with")
+            raise LLMUsageError("pass_score needs scale=(low, high): the score it compares with")
         messages = grade_messages(
             self.prompts, rubric, output, question=question, reference=reference, scale=scale
         )
@@ -215,7 +215,7 @@ class Judge:
                     "rubric": judgement.rubric,
                     "passed": passed,
                     "score": score,
-                    "reason": judgement.reason[:_QUOTED],
+                    "reason": self.llm.redact(judgement.reason[:_QUOTED]),
                 }
             )
         return judgement
@@ -252,7 +252,7 @@ class Judge:
                     "labels": list(labels),
                     "winner": preference.winner,
                     "consistent": consistent,
-                    "reason": preference.reasons[0][:_QUOTED],
+                    "reason": self.llm.redact(preference.reasons[0][:_QUOTED]),
                 }
             )
         return preference

@@ -6,6 +6,8 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from pytest_llmeval.errors import LLMUsageError
+
 if TYPE_CHECKING:
     from pytest_llmeval.calls.client import LLM
 
@@ -31,10 +33,22 @@ class Similarity:
         return f"Similarity({self.llm.model.name!r})"
 
     def __call__(self, a: str, b: str) -> float:
+        if _blank(a, b):
+            return 0.0
         first, second = self.llm.embed([a, b]).vectors
         return cosine(first, second)
 
     async def asimilar(self, a: str, b: str) -> float:
         """Async twin of calling it."""
+        if _blank(a, b):
+            return 0.0
         first, second = (await self.llm.aembed([a, b])).vectors
         return cosine(first, second)
+
+
+def _blank(a: str, b: str) -> bool:
+    """An empty answer is like nothing (similarity 0), not a request the endpoint refuses
+    (an error sample, left out of the verdict)."""
+    if not isinstance(a, str) or not isinstance(b, str):
+        raise LLMUsageError("similar(a, b) compares two strings")
+    return not a.strip() or not b.strip()

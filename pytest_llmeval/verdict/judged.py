@@ -86,9 +86,9 @@ def corrected_verdict(
     >= 1 - alpha. On that event the true p satisfies q = p*Se + (1-p)*(1-Sp) inside the box, so
     p*(Se_lo + Sp_hi - 1) <= q_hi + Sp_hi - 1 and p*(Se_hi + Sp_lo - 1) >= q_lo + Sp_lo - 1.
     When the box has Se + Sp > 1 throughout (Se_lo + Sp_lo > 1) these give
-    p <= RG(q_hi, Se_lo, Sp_hi) and p >= RG(q_lo, Se_hi, Sp_lo), the extreme corners of the
-    Rogan-Gladen map (increasing in q and Sp, decreasing in Se there). Otherwise the judge is
-    not informative enough and the verdict is "error".
+    p <= RG(q_hi, Se_lo, Sp_hi) and p >= RG(q_lo, Se_hi, Sp_lo), from the two linear
+    inequalities above (not from monotonicity: RG's slope in Sp has the sign of Se - q).
+    Otherwise the judge is not informative enough and the verdict is "error".
 
     not_worse and proven use one-sided bounds (each end then holds with >= 1 - alpha), so
     P("failed") <= alpha when p >= pass_rate and P("passed") <= alpha when p <= pass_rate in

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -159,7 +160,7 @@ class SampleRecord:
             "cost_usd": sum(costs) if costs else None,
             "cached": bool(self.calls) and all(c.cached for c in self.calls),
             "saved_usd": sum(saved) if saved else None,
-            "fingerprints": sorted({c.fingerprint for c in own}),
+            "fingerprints": sorted({c.fingerprint for c in own} | _graders(self.judgements)),
             "calls": [c.to_dict() for c in self.calls],
             "sandbox": list(self.sandbox),
         }
@@ -171,6 +172,15 @@ class SampleRecord:
         if self.judgements:
             record["judgements"] = list(self.judgements)
         return record
+
+
+def _graders(judgements: tuple[Judged, ...]) -> set[str]:
+    """A fingerprint per judge model and rubric: a changed judge or rubric changes the prompt
+    the baseline compares, as a changed prompt of the model does."""
+    return {
+        hashlib.sha256(f"{j['judge_model_id']}:{j['rubric']}".encode()).hexdigest()[:16]
+        for j in judgements
+    }
 
 
 def role_totals(calls: tuple[CallRecord, ...], role: str) -> RoleTotals:

@@ -102,3 +102,10 @@ def test_an_uninformative_judge_makes_the_verdict_an_error(tmp_path: Path) -> No
     found = correct(records(15, 20), PLAN, store_with(tmp_path, coin))
     assert found is not None and found.verdict == "error"
     assert "not informative enough" in found.info["note"]
+
+
+def test_the_judge_and_rubric_are_part_of_the_samples_fingerprints() -> None:
+    first = sample(0, True).to_dict()["fingerprints"]
+    assert first == sample(1, False).to_dict()["fingerprints"]
+    assert first != sample(0, True, grade(True, rubric="other")).to_dict()["fingerprints"]
+    assert first != sample(0, True, grade(True, judge="j-2")).to_dict()["fingerprints"]
