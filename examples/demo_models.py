@@ -14,7 +14,6 @@ gateway (`--llm-base-url`, `OPENAI_BASE_URL` or `[tool.llmeval]`) to evaluate re
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import random
 import re
@@ -275,9 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     gateway = FakeGateway(port=args.port)
     install(gateway)
-    with gateway, contextlib.suppress(KeyboardInterrupt):
-        print(gateway.base_url, flush=True)
-        threading.Event().wait()
+    gateway.serve()
     return 0
 
 

@@ -292,6 +292,12 @@ class FakeGateway:
         server.server_close()
         thread.join()
 
+    def serve(self) -> None:
+        """Start, print the base URL and serve until Ctrl-C (the command lines)."""
+        with self, contextlib.suppress(KeyboardInterrupt):
+            print(self.base_url, flush=True)
+            threading.Event().wait()
+
     def __enter__(self) -> FakeGateway:
         return self.start()
 
@@ -885,9 +891,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not name or (sep and not (size.isascii() and size.isdigit() and int(size) > 0)):
             parser.error(f"--embedding-model expects NAME or NAME=DIMENSIONS, got {spec!r}")
         gateway.add_embedding_model(name, dimensions=int(size) if sep else None)
-    with gateway, contextlib.suppress(KeyboardInterrupt):
-        print(gateway.base_url, flush=True)
-        threading.Event().wait()
+    gateway.serve()
     return 0
 
 
