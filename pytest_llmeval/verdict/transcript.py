@@ -1,19 +1,17 @@
-"""Transcripts of samples for the report: which samples keep one, capped and redacted text.
-
-Groundwork for issue 16 (not wired into the plugin yet): the pure rules, so the plugin glue
-only collects what a sample sent and received and asks these functions what to keep.
-"""
+"""Transcripts of samples for the report: which samples keep one, and each call's text redacted
+and capped."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from pytest_llmeval.report.schema import Exchange, Message, ToolCallText
+
 RECORD_MODES = ("none", "failures", "all")
+DEFAULT_RECORD = "failures"
 PASSING_KEPT = 2  # passing samples kept per test x model under "failures", as examples
 TEXT_LIMIT = 4_000  # characters of one message or answer kept in the report
-MIN_SECRET_LENGTH = 8  # shorter values ("EMPTY", "no-key") would garble ordinary text
 _CUT = "\n[... {dropped} more characters cut by pytest-llmeval ...]"
 
 
@@ -30,25 +28,6 @@ def kept_samples(outcomes: Sequence[str], mode: str, passing: int = PASSING_KEPT
     return {i for i, outcome in enumerate(outcomes) if outcome != "passed"} | set(passed[:passing])
 
 
-@dataclass(frozen=True)
-class Redactor:
-    """Replaces every secret value (API keys, values of the variables the config names)."""
-
-    secrets: frozenset[str]
-
-    @classmethod
-    def of(
-        cls, env: Mapping[str, str], names: Iterable[str], extra: Iterable[str] = ()
-    ) -> Redactor:
-        values = [env.get(name, "") for name in names] + list(extra)
-        return cls(frozenset(v for v in values if len(v) >= MIN_SECRET_LENGTH))
-
-    def __call__(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):  # a key inside a longer one
-            text = text.replace(secret, "***")
-        return text
-
-
 def capped(text: str, limit: int = TEXT_LIMIT) -> tuple[str, bool]:
     """`text` cut to `limit` characters with a note of how much was cut, and whether it was."""
     if len(text) <= limit:
@@ -56,34 +35,72 @@ def capped(text: str, limit: int = TEXT_LIMIT) -> tuple[str, bool]:
     return text[:limit] + _CUT.format(dropped=len(text) - limit), True
 
 
-def transcript(
-    messages: Sequence[Mapping[str, Any]],
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+def sent_messages(endpoint: str, body: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(role, text) of what a request sent: chat messages, a completion's prompt or an
+    embedding's inputs (as user messages)."""
+    if endpoint == "chat":
+        messages = body.get("messages") or []
+        return [
+            (str(m.get("role", "")), _content(m)) if isinstance(m, Mapping) else ("", _text(m))
+            for m in messages
+        ]
+    payload = body.get("prompt" if endpoint == "completion" else "input")
+    items = payload if isinstance(payload, list) else [payload]
+    return [("user", _text(item)) for item in items if item is not None]
+
+
+def _content(message: Mapping[str, Any]) -> str:
+    """A chat message's text; multi-part content as its text parts; tool calls as their JSON."""
+    content = message.get("content")
+    if isinstance(content, list):
+        content = "\n".join(
+            str(part.get("text", part)) if isinstance(part, Mapping) else _text(part)
+            for part in content
+        )
+    text = "" if content is None else _text(content)
+    calls = message.get("tool_calls")
+    if calls:
+        text = (text + "\n" if text else "") + f"[tool calls] {_text(calls)}"
+    return text
+
+
+def exchange(
+    role: str,
+    endpoint: str,
+    sent: Sequence[tuple[str, str]],
     answer: str,
-    redact: Redactor,
+    redact: Callable[[str], str],
     *,
     finish_reason: str | None = None,
-    tool_calls: Sequence[Mapping[str, Any]] = (),
+    tool_calls: Sequence[tuple[str, object]] = (),
+    error: str | None = None,
     limit: int = TEXT_LIMIT,
-) -> dict[str, Any]:
-    """One call as the report keeps it: the messages sent and the answer, redacted, then capped
-    (redacting first, so a cut never leaves half a key behind)."""
+) -> tuple[Exchange, bool]:
+    """One call as the report keeps it, and whether any text was cut: redacted before it is
+    capped, so a cut never leaves half a key behind."""
     cut = False
-    sent = []
-    for message in messages:
-        content = message.get("content")
-        text = content if isinstance(content, str) else repr(content)
-        text, was_cut = capped(redact(text), limit)
+
+    def keep(text: str) -> str:
+        nonlocal cut
+        kept, was_cut = capped(redact(text), limit)
         cut = cut or was_cut
-        sent.append({"role": str(message.get("role", "")), "content": text})
-    text, was_cut = capped(redact(answer), limit)
-    record: dict[str, Any] = {
-        "messages": sent,
-        "answer": text,
+        return kept
+
+    messages: list[Message] = [{"role": r, "content": keep(text)} for r, text in sent]
+    calls: list[ToolCallText] = [
+        {"name": name, "arguments": keep(_text(arguments))} for name, arguments in tool_calls
+    ]
+    record: Exchange = {
+        "role": role,
+        "endpoint": endpoint,
+        "messages": messages,
+        "answer": keep(answer),
         "finish_reason": finish_reason,
-        "tool_calls": [
-            {"name": call.get("name"), "arguments": redact(repr(call.get("arguments")))}
-            for call in tool_calls
-        ],
-        "truncated": cut or was_cut,
+        "tool_calls": calls,
+        "error": None if error is None else keep(error),
     }
-    return record
+    return record, cut

@@ -1,4 +1,5 @@
-"""Which samples keep a transcript, and that kept text is redacted before it is capped."""
+"""Which samples keep a transcript, what a call sent, and that kept text is redacted before it
+is capped."""
 
 from __future__ import annotations
 
@@ -6,13 +7,17 @@ import pytest
 
 from pytest_llmeval.verdict.transcript import (
     PASSING_KEPT,
-    Redactor,
     capped,
+    exchange,
     kept_samples,
-    transcript,
+    sent_messages,
 )
 
 KEY = "sk-test-0123456789abcdef"
+
+
+def redact(text: str) -> str:
+    return text.replace(KEY, "***")
 
 
 @pytest.mark.parametrize(
@@ -30,40 +35,48 @@ def test_an_unknown_mode_is_an_error() -> None:
         kept_samples(["passed"], "some")
 
 
-def test_the_redactor_takes_the_named_variables_and_skips_short_values() -> None:
-    env = {"GATEWAY_KEY": KEY, "OTHER": "long-enough-secret", "SHORT": "no-key"}
-    redact = Redactor.of(env, ["GATEWAY_KEY", "SHORT", "MISSING"], extra=["another-secret-1"])
-    assert redact.secrets == frozenset({KEY, "another-secret-1"})
-    assert redact(f"key {KEY}, no-key, long-enough-secret") == "key ***, no-key, long-enough-secret"
-
-
-def test_a_secret_inside_a_longer_one_does_not_leave_a_tail() -> None:
-    redact = Redactor(frozenset({KEY, KEY + "-extended"}))
-    assert redact(f"{KEY}-extended and {KEY}") == "*** and ***"
-
-
 def test_capped_says_how_much_was_cut() -> None:
     assert capped("short", 10) == ("short", False)
     text, cut = capped("x" * 25, 10)
     assert cut and text.startswith("x" * 10) and "15 more characters cut" in text
 
 
-def test_a_transcript_is_redacted_before_it_is_capped() -> None:
-    redact = Redactor(frozenset({KEY}))
-    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": KEY * 3}]
-    found = transcript(
-        messages,
+def test_what_each_endpoint_sent() -> None:
+    chat = {
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image"}]},
+            {"role": "assistant", "content": None, "tool_calls": [{"id": "c1"}]},
+        ]
+    }
+    sent = sent_messages("chat", chat)
+    assert sent[0] == ("system", "be brief")
+    assert sent[1][0] == "user" and sent[1][1].startswith("look\n")
+    assert sent[2] == ("assistant", "[tool calls] [{'id': 'c1'}]")
+    assert sent_messages("completion", {"prompt": "def f():"}) == [("user", "def f():")]
+    assert sent_messages("embedding", {"input": ["a", "b"]}) == [("user", "a"), ("user", "b")]
+
+
+def test_an_exchange_is_redacted_before_it_is_capped() -> None:
+    found, cut = exchange(
+        "model",
+        "chat",
+        [("system", "be brief"), ("user", KEY * 3)],
         f"answer with {KEY}",
         redact,
         finish_reason="stop",
-        tool_calls=[{"name": "lookup", "arguments": {"token": KEY}}],
+        tool_calls=[("lookup", {"t": KEY})],
         limit=10,
     )
     assert found["messages"][0] == {"role": "system", "content": "be brief"}
     assert found["messages"][1]["content"] == "*********"  # three keys, redacted, then fits
     assert KEY not in str(found) and KEY[:7] not in str(found)
-    assert found["answer"].startswith("answer ") and found["truncated"] is True
-    assert (
-        found["tool_calls"][0]["name"] == "lookup" and "***" in found["tool_calls"][0]["arguments"]
-    )
-    assert found["finish_reason"] == "stop"
+    assert found["answer"].startswith("answer ") and cut is True
+    assert found["tool_calls"][0]["name"] == "lookup"
+    assert "***" in found["tool_calls"][0]["arguments"]
+    assert found["finish_reason"] == "stop" and found["error"] is None
+
+
+def test_a_failed_call_keeps_its_error() -> None:
+    found, cut = exchange("judge", "chat", [("user", "grade")], "", redact, error=f"Boom: {KEY}")
+    assert found["error"] == "Boom: ***" and found["role"] == "judge" and not cut
