@@ -177,3 +177,65 @@ api_key_env = "OTHER_PROVIDER_KEY"
     output = "\n".join(result.outlines + result.errlines)
     assert "***" in output  # the assertion message, redacted in the terminal too
     assert PLANTED not in output and OTHER not in output
+
+
+DIFF_SUITE = """
+import pytest
+
+
+@pytest.mark.llmeval(samples=10, pass_rate=0.8)
+def test_yes_no(llm):
+    answer = llm.chat([
+        {"role": "system", "content": "You are terse.\\n{instruction}"},
+        {"role": "user", "content": "Is water wet?"},
+    ]).text
+    assert answer in ("yes", "no"), f"not a yes/no answer: {answer!r}"
+
+
+@pytest.mark.llmeval(samples=4)
+def test_steady(llm):
+    assert llm.chat("Say ok.").text == "ok"
+"""
+
+
+def picky(request: Any) -> str:
+    prompt = str(request.body["messages"])
+    if "Say ok." in prompt:
+        return "ok"
+    return "yes" if "one word" in prompt else "Well, it depends on what you mean by wet."
+
+
+def test_a_prompt_change_that_regresses_shows_the_diff_and_both_answers(
+    suite: pytest.Pytester, gateway: FakeGateway, plugin_args: list[str]
+) -> None:
+    gateway.add_model("picky", picky)
+    suite.makepyfile(test_diffed=DIFF_SUITE.replace("{instruction}", "Answer in one word."))
+    args = ["--llm-models=picky", "--llm-baseline=base.json", *plugin_args]
+    suite.runpytest(*args, "--llm-update-baseline").assert_outcomes(passed=2)
+    suite.makepyfile(test_diffed=DIFF_SUITE.replace("{instruction}", "Explain your answer."))
+    result = suite.runpytest(*args, "--llm-report=r.json", "--llm-report-md=r.md")
+    result.assert_outcomes(passed=1, failed=1)
+    report = json.loads((suite.path / "r.json").read_text())
+    (compared,) = [r for r in report["baseline"]["rows"] if r["regressed"]]
+    assert compared["prompt_changed"]
+    diff = compared["diff"]
+    assert diff["prompt_diff"] == [
+        "@@ -1,3 +1,3 @@",
+        " system: You are terse.",
+        "-system: Answer in one word.",
+        "+system: Explain your answer.",
+        " user: Is water wet?",
+    ]
+    assert diff["baseline"] is not None and diff["baseline"]["answer"] == "yes"
+    assert diff["baseline"]["outcome"] == "passed"
+    assert diff["current"] is not None and diff["current"]["outcome"] == "failed"
+    assert diff["current"]["answer"].startswith("Well, it depends")
+    assert "not a yes/no answer" in str(diff["current"]["message"])
+    steady = next(r for r in report["baseline"]["rows"] if r["test"].endswith("test_steady"))
+    assert "diff" not in steady  # neither regressed nor changed
+    md = (suite.path / "r.md").read_text()
+    section = md.split("### What the models said", 1)[1]
+    assert "-system: Answer in one word." in section and "+system: Explain your answer." in section
+    assert "Baseline (sample" in section and "Now (sample" in section
+    assert "Well, it depends on what you mean by wet." in section
+    assert "test_steady" not in section
