@@ -12,6 +12,7 @@ from pytest_llmeval.report.schema import ExampleAnswer, Report, Row, RowComparis
 ANSWER_CHARS = 300
 MESSAGE_CHARS = 200
 DIFF_LINES = 12
+MAX_EXAMPLES = 30  # blocks in one comment: enough to see the pattern, short enough to read
 HEADING = "### What the models said"
 
 

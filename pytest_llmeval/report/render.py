@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import TypedDict
 
-from pytest_llmeval.report.answers import HEADING, example_blocks
+from pytest_llmeval.report.answers import HEADING, MAX_EXAMPLES, example_blocks
 from pytest_llmeval.report.baseline import change, rate_text, suite_change
 from pytest_llmeval.report.build import ROLE_HEADER, role_cost, roles_used
 from pytest_llmeval.report.schema import Report, Result, Row, RowComparison
@@ -174,13 +174,14 @@ def markdown(report: Report, limit: int = COMMENT_LIMIT) -> str:
 
 
 def _fitting(blocks: list[str], room: int) -> str:
-    """The example answers that fit in `room` characters, and how many did not."""
+    """The first MAX_EXAMPLES example answers, as many as fit in `room` characters, and how
+    many were left out."""
     if not blocks:
         return ""
     text = f"\n{HEADING}\n"
     for shown, block in enumerate(blocks):
         more = f"\n{len(blocks) - shown} more in the JSON and HTML reports.\n"
-        if len(text) + len(block) + 2 + len(more) > room:
+        if shown == MAX_EXAMPLES or len(text) + len(block) + 2 + len(more) > room:
             return text + more if shown else ""
         text += f"\n{block}\n"
     return text
