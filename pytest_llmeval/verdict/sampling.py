@@ -290,10 +290,12 @@ def run_sync(
         stop.add_done_callback(lambda _: window.wake_all())
     try:
         while True:
+            freed: Future[None] | None = None
             while tally.may_launch(launched, width) and len(pending) < width:
                 if window is not None and not window.try_acquire():
-                    if pending:
-                        break  # judge our own samples while the window is full
+                    if pending:  # judge our own samples, or take a slot freed meanwhile
+                        freed = window.freed()
+                        break
                     window.acquire(stop)
                 release = None if window is None else window.release
                 if inline and not pending and launched == plan.samples - 1:
@@ -309,12 +311,13 @@ def run_sync(
                 launched += 1
             if not pending:
                 break
-            waited: set[Future[Any]] = {*pending, stop} if stop is not None else set(pending)
+            waited: set[Future[Any]] = {*pending, *(f for f in (stop, freed) if f is not None)}
             done, _ = wait(waited, return_when=FIRST_COMPLETED)
             if stop is not None and stop.done():
                 raise Stopped
-            pending -= done
-            for future in done:
+            finished = pending & done
+            pending -= finished
+            for future in finished:
                 tally.add(future.result())
     except BaseException as exc:  # Ctrl-C or a plugin's timeout, in this thread
         tally.abort(exc, time.perf_counter() - start)
@@ -337,12 +340,14 @@ def _in_thread(
 
     def target() -> None:
         try:
-            future.set_result(ctx.run(run, index, body))
+            try:
+                result = ctx.run(run, index, body)
+            finally:
+                if release is not None:
+                    release()  # first: a run that has all its results holds no slot
+            future.set_result(result)
         except BaseException as exc:  # a bug in the engine itself: fail loudly, never hang
             future.set_exception(exc)
-        finally:
-            if release is not None:
-                release()
 
     threading.Thread(target=target, name=f"llmeval-sample-{index}", daemon=True).start()
     return future
@@ -365,22 +370,32 @@ async def run_async(
     width = max(1, min(concurrency, plan.samples))
     launched = 0
     pending: set[asyncio.Task[SampleRecord | BaseException]] = set()
+    slot: asyncio.Task[None] | None = None  # waits for a slot while our own samples run
     try:
         while True:
             while tally.may_launch(launched, width) and len(pending) < width:
-                if window is not None and not window.try_acquire():
-                    if pending:
-                        break
-                    await window.aacquire()
+                if window is not None:
+                    if slot is None and not window.try_acquire():
+                        slot = asyncio.create_task(window.aacquire())
+                    if slot is not None:
+                        if not slot.done():
+                            break
+                        slot = None  # it holds a slot now: this sample's
                 task = asyncio.create_task(tally.arun(launched, body))
                 if window is not None:
                     task.add_done_callback(_releasing(window))
                 pending.add(task)
                 launched += 1
-            if not pending:
+            if slot is not None and not tally.may_launch(launched, width):
+                await _give_back(slot, window)
+                slot = None
+            if not pending and slot is None:
                 break
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
+            waited: set[asyncio.Task[Any]] = {*pending, slot} if slot is not None else {*pending}
+            done, _ = await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+            finished = pending & done
+            pending -= finished
+            for task in finished:
                 tally.add(task.result())
             if tally.control is not None and pending:  # e.g. Ctrl-C landed inside a sample
                 for task in pending:
@@ -390,6 +405,9 @@ async def run_async(
     except BaseException as exc:
         for task in pending:
             task.cancel()
+        if slot is not None:
+            with contextlib.suppress(BaseException):
+                await _give_back(slot, window)
         if pending:  # let them end (and give back their window slots) before this task does
             with contextlib.suppress(BaseException):
                 await asyncio.wait(pending)
@@ -400,3 +418,11 @@ async def run_async(
 
 def _releasing(window: Window) -> Callable[[object], None]:
     return lambda _: window.release()
+
+
+async def _give_back(slot: asyncio.Task[None], window: Window | None) -> None:
+    """Stop waiting for a slot; give it back if it came already."""
+    slot.cancel()
+    await asyncio.wait({slot})
+    if window is not None and not slot.cancelled():
+        window.release()

@@ -23,6 +23,7 @@ class Window:
         self._free = size
         self._cond = threading.Condition()
         self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
+        self._watchers: list[Future[None]] = []
 
     @property
     def in_flight(self) -> int:
@@ -64,10 +65,24 @@ class Window:
                 self._wake_one()  # pass on a wake-up this waiter may have swallowed
                 raise
 
+    def freed(self) -> Future[None]:
+        """Done once a slot may be free (now, or at the next release): for a thread that waits
+        on its own samples and for a slot at once."""
+        future: Future[None] = Future()
+        with self._cond:
+            if self._free <= 0:
+                self._watchers.append(future)
+                return future
+        future.set_result(None)
+        return future
+
     def release(self) -> None:
         with self._cond:
             self._free += 1
             self._cond.notify()
+            watchers, self._watchers = self._watchers, []
+        for future in watchers:
+            future.set_result(None)
         self._wake_one()
 
     def wake_all(self) -> None:

@@ -189,3 +189,88 @@ def test_a_stopped_run_hands_over_the_samples_it_finished() -> None:
     [handed] = aborted
     assert [r.index for r in handed.records] == [0, 1]
     assert handed.stop_reason == STOP_INTERRUPTED
+
+
+@pytest.mark.parametrize("engine", ["threads", "asyncio"])
+def test_a_slot_freed_while_the_job_waits_on_a_held_sample_starts_the_next_one(
+    engine: str,
+) -> None:
+    """Another test frees its slot while the job's only sample is held (a request that has
+    not been answered): the job takes the slot at once instead of waiting for that sample."""
+    window = Window(2)
+    assert window.try_acquire()  # another test's sample
+    started = itertools.count(1)
+    count = 0
+    release = threading.Event()
+
+    def hold() -> None:
+        nonlocal count
+        count = next(started)
+        if count > 1:
+            release.wait(TIMEOUT)
+
+    async def ahold() -> None:
+        nonlocal count
+        count = next(started)
+        if count > 1:
+            await asyncio.to_thread(release.wait, TIMEOUT)
+
+    plan = Plan(1.0, 4, 0.95, "observed")
+    outcome: Future[Sampled] = Future()
+
+    def run() -> None:
+        if engine == "threads":
+            outcome.set_result(run_sync(plan, hold, 2, CLASSIFIER, window=window))
+        else:
+            outcome.set_result(asyncio.run(run_async(plan, ahold, 2, CLASSIFIER, window=window)))
+
+    threading.Thread(target=run, daemon=True).start()
+    try:
+        assert wait_until(lambda: count == 2)
+        time.sleep(0.05)  # the job is waiting on its held sample now, with the window full
+        window.release()
+        assert wait_until(lambda: count == 3, timeout=2.0)
+    finally:
+        release.set()
+    assert outcome.result(TIMEOUT).passes == 4
+    assert wait_until(lambda: window.in_flight == 0)
+
+
+class SlowRelease(Window):
+    """A window whose `release` starts late, as on a busy machine that pauses the thread."""
+
+    def release(self) -> None:
+        time.sleep(0.05)
+        super().release()
+
+
+def test_a_run_that_returned_holds_no_slot() -> None:
+    """The next test starts with the whole window, not with slots the last one still holds."""
+    window = SlowRelease(2)
+    sampled = run_sync(Plan(1.0, 4, 0.95, "observed"), lambda: None, 2, CLASSIFIER, window=window)
+    assert sampled.passes == 4
+    assert window.in_flight == 0
+
+
+@pytest.mark.parametrize("engine", ["threads", "asyncio"])
+def test_a_run_settled_while_it_waits_for_a_slot_returns_without_one(engine: str) -> None:
+    window = Window(2)
+    assert window.try_acquire()  # another test's sample, held throughout
+    plan = Plan(1.0, 30, 0.95, "not_worse")  # the first failure settles it
+
+    def fail() -> None:
+        time.sleep(0.05)  # the run waits for a slot meanwhile
+        raise AssertionError("wrong answer")
+
+    async def afail() -> None:
+        await asyncio.sleep(0.05)
+        raise AssertionError("wrong answer")
+
+    if engine == "threads":
+        sampled = run_sync(plan, fail, 2, CLASSIFIER, window=window)
+    else:
+        sampled = asyncio.run(run_async(plan, afail, 2, CLASSIFIER, window=window))
+    assert (sampled.verdict, len(sampled.records)) == ("failed", 1)
+    assert window.in_flight == 1
+    window.release()
+    assert window.try_acquire() and window.try_acquire()  # no waiter was left holding one

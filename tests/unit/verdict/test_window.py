@@ -117,6 +117,17 @@ def test_try_acquire_takes_free_slots_only_and_release_gives_them_back() -> None
     assert window.try_acquire() and window.in_flight == 2
 
 
+def test_freed_is_done_while_a_slot_is_free_else_at_the_next_release() -> None:
+    window = Window(1)
+    assert window.freed().done()
+    assert window.try_acquire()
+    freed = window.freed()
+    assert not freed.done()
+    window.release()
+    assert freed.done()
+    assert window.in_flight == 0  # a hint only: it takes no slot
+
+
 def test_never_more_than_size_holders_across_threads_and_event_loops() -> None:
     """Threads and tasks on three event loops take and give back slots at once; the first
     holders keep theirs until the window has been full, so the peak must reach the size."""
