@@ -22,7 +22,7 @@ from pytest_llmeval.report.baseline import (
     summary_lines,
 )
 from pytest_llmeval.report.build import write_report, write_text
-from pytest_llmeval.report.drift import WINDOW, drifts, history_lines
+from pytest_llmeval.report.drift import LAST, WINDOW, drifts, history_lines
 from pytest_llmeval.report.history import append, check, current_commit, runs, series_for, tracks
 from pytest_llmeval.report.merge import merge_reports
 from pytest_llmeval.report.render import html, markdown
@@ -93,18 +93,19 @@ def history_command(args: argparse.Namespace) -> int:
     """Print the trend and drift of a history; 1 under `--fail-on-drift` when a series is
     significantly worse in the latest run."""
     path = Path(args.path)
+    read = max(args.last, args.window + 1)
     try:
-        shown = runs(path, args.last)
-        found = tracks(path, max(args.last, args.window + 1), args.test, args.model)
+        found = runs(path, read)
+        kept = tracks(path, read, args.test, args.model)
     except HistoryError as exc:
         print(f"llmeval history: {exc}", file=sys.stderr)
         return 2
-    if not shown:
+    if not found:
         print(f"llmeval history: {path} has no runs yet")
         return 0
-    tested = drifts(found, shown[-1].id, args.window, args.alpha)
-    first = shown[0].id
-    visible = [d for d in tested if d.track.series["points"][-1]["run"] >= first]
+    tested = drifts(kept, [run.id for run in found], args.window, args.alpha)
+    shown = found[-args.last :]
+    visible = [d for d in tested if d.latest["run"] >= shown[0].id]
     for line in history_lines(shown, visible, args.window):
         print(line)
     worse = any(d.direction == "worse" for d in tested)
@@ -137,7 +138,7 @@ def add_history(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     history.add_argument("path", metavar="PATH", help="the --llm-history database")
     history.add_argument(
-        "--last", type=_at_least_one, default=10, metavar="N", help="runs shown (default 10)"
+        "--last", type=_at_least_one, default=LAST, metavar="N", help=f"runs shown (default {LAST})"
     )
     history.add_argument("--test", metavar="SUBSTR", help="only tests whose name contains this")
     history.add_argument("--model", metavar="NAME", help="only this model")

@@ -8,6 +8,7 @@ import inspect
 import itertools
 import json
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -1212,7 +1213,7 @@ class Reporter:
     def _append_history(self, finished: bool) -> None:
         """Add a finished run to the history; say in the summary where, or why not."""
         from pytest_llmeval.report.drift import WINDOW, drifts
-        from pytest_llmeval.report.history import append, current_commit, tracks
+        from pytest_llmeval.report.history import append, current_commit, runs, tracks
 
         path = self.config.stash[HISTORY]
         shown = self.config.getoption("llm_history") or self.config.stash[SETTINGS].history
@@ -1222,7 +1223,8 @@ class Reporter:
         commit = current_commit(self.config.rootpath, os.environ)
         try:
             run = append(path, self.report(), commit)
-            found = drifts(tracks(path, last=WINDOW + 1), run)
+            latest = [r.id for r in runs(path, WINDOW + 1)]
+            found = drifts(tracks(path, WINDOW + 1), latest)
         except HistoryError as exc:
             self.history_note = (f"llmeval history NOT appended: {exc}", True)
             return
@@ -1233,7 +1235,7 @@ class Reporter:
             better = sum(d.direction == "better" for d in found)
             line += (
                 f"; drift against up to {WINDOW} earlier runs: {worse} worse, {better} better "
-                f"(python -m pytest_llmeval history {shown})"
+                f"(python -m pytest_llmeval history {shlex.quote(str(shown))})"
             )
         self.history_note = (line, False)
 

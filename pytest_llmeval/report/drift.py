@@ -12,6 +12,7 @@ from pytest_llmeval.report.schema import HistoryPoint
 from pytest_llmeval.verdict.stats import drop_p_value, holm
 
 WINDOW = 5
+LAST = 10  # runs the history command shows
 _TESTED = ("passed", "failed")  # verdicts whose counts are tested
 
 
@@ -47,12 +48,17 @@ class Drift:
 
 
 def drifts(
-    tracks: Sequence[Track], latest_run: int, window: int = WINDOW, alpha: float | None = None
+    tracks: Sequence[Track],
+    run_ids: Sequence[int],
+    window: int = WINDOW,
+    alpha: float | None = None,
 ) -> list[Drift]:
-    """One Drift per track, in order. Only series in the latest run are tested; `alpha` is the
-    level of each one-sided test (default: 1 - the marker's confidence), and each direction's
-    p-values are Holm-adjusted across the series tested."""
-    found = [_pooled(track, latest_run, window, alpha) for track in tracks]
+    """One Drift per track, in order: the series in the latest of `run_ids` (the history's runs,
+    oldest first) against their points in the `window` runs before it. `alpha` is the level of
+    each one-sided test (default: 1 - the marker's confidence); each direction's p-values are
+    Holm-adjusted across the series tested."""
+    latest, before = run_ids[-1], set(run_ids[-1 - window : -1])
+    found = [_pooled(track, latest, before, alpha) for track in tracks]
     tested = [i for i, drift in enumerate(found) if drift.reason is None]
     worse = holm([found[i].p_worse for i in tested])
     better = holm([found[i].p_better for i in tested])
@@ -61,7 +67,7 @@ def drifts(
     return found
 
 
-def _pooled(track: Track, latest_run: int, window: int, alpha: float | None) -> Drift:
+def _pooled(track: Track, latest_run: int, window: set[int], alpha: float | None) -> Drift:
     points = track.series["points"]
     last = points[-1]
     level = 1.0 - track.confidence if alpha is None else alpha
@@ -71,21 +77,21 @@ def _pooled(track: Track, latest_run: int, window: int, alpha: float | None) -> 
         return Drift(track, "a gated suite's case (the suite is the unit)", alpha=level)
     if last["verdict"] not in _TESTED:
         return Drift(track, f"latest verdict {last['verdict']}", alpha=level)
-    earlier = points[-1 - window : -1]
-    if not earlier:
-        return Drift(track, "no earlier run", alpha=level)
-    before_passed = sum(p["passed"] for p in earlier)
-    before_valid = sum(p["valid"] for p in earlier)
+    inside = [i for i, p in enumerate(points[:-1]) if p["run"] in window]
+    if not inside:
+        return Drift(track, "no earlier run in the window", alpha=level)
+    before_passed = sum(points[i]["passed"] for i in inside)
+    before_valid = sum(points[i]["valid"] for i in inside)
     if before_valid == 0 or last["valid"] == 0:
         return Drift(track, "no valid samples to compare", alpha=level)
     prompt = track.prompts[-1]
-    before = track.prompts[-1 - len(earlier) : -1]
+    before = [track.prompts[i] for i in inside]
     return Drift(
         track,
         None,
         before_passed=before_passed,
         before_valid=before_valid,
-        before_runs=len(earlier),
+        before_runs=len(inside),
         prompt_changed=prompt is not None and any(p not in (None, prompt) for p in before),
         p_worse=drop_p_value(before_passed, before_valid, last["passed"], last["valid"]),
         p_better=drop_p_value(last["passed"], last["valid"], before_passed, before_valid),

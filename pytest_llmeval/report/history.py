@@ -260,8 +260,9 @@ def series(
     return [track.series for track in tracks(path, last, test, model)]
 
 
-def series_for(path: Path, report: Report, last: int | None = None) -> list[HistorySeries]:
-    """The series of the report's test x model rows, for the HTML report; none without a file."""
+def series_for(path: Path, report: Report, last: int | None = 50) -> list[HistorySeries]:
+    """The series of the report's test x model rows over the last `last` runs, for the HTML
+    report; none without a file."""
     if not path.exists():
         return []
     wanted = {(row["test"], row["model"]) for row in report["tests"]}

@@ -12,6 +12,8 @@ from pytest_llmeval.report.drift import drifts, history_lines
 from pytest_llmeval.report.history import RunInfo, Track
 from pytest_llmeval.report.schema import HistoryPoint
 
+RUNS = [1, 2, 3, 4, 5]
+
 
 def point(run: int, passed: int, valid: int, verdict: str = "passed") -> HistoryPoint:
     return {
@@ -52,7 +54,7 @@ def hypergeometric_tail(passes: int, valid: int, total: int, size: int) -> Fract
 
 
 def test_the_latest_run_is_tested_against_the_pooled_earlier_runs_exactly() -> None:
-    (drift,) = drifts([track([(5, 5), (5, 5), (1, 5)])], latest_run=3)
+    (drift,) = drifts([track([(5, 5), (5, 5), (1, 5)])], RUNS[:3])
     assert (drift.before_passed, drift.before_valid, drift.before_runs) == (10, 10, 2)
     # 11 passes among 15 trials; the latest run drew 5 of them and got 1 or fewer: 11 / 3003
     assert Fraction(11, 3003) == hypergeometric_tail(1, 5, 11, 15)
@@ -63,7 +65,7 @@ def test_the_latest_run_is_tested_against_the_pooled_earlier_runs_exactly() -> N
 
 def test_better_is_the_mirror_and_noise_is_no_drift() -> None:
     better, noise = drifts(
-        [track([(1, 5), (0, 5), (5, 5)]), track([(9, 10), (8, 10), (7, 10)], "t::b")], 3
+        [track([(1, 5), (0, 5), (5, 5)]), track([(9, 10), (8, 10), (7, 10)], "t::b")], RUNS[:3]
     )
     assert better.p_better == pytest.approx(float(hypergeometric_tail(1, 10, 6, 15)), rel=1e-12)
     assert better.p_worse == 1.0
@@ -74,28 +76,34 @@ def test_better_is_the_mirror_and_noise_is_no_drift() -> None:
 
 def test_holm_across_series_can_withhold_a_flag_one_test_alone_would_raise() -> None:
     drop = [(5, 5), (5, 5), (2, 5)]
-    alone = drifts([track(drop)], 3)[0]
+    alone = drifts([track(drop)], RUNS[:3])[0]
     assert alone.p_worse == pytest.approx(float(hypergeometric_tail(2, 5, 12, 15)), rel=1e-12)
     assert alone.p_worse == pytest.approx(0.021978, abs=1e-6) and alone.direction == "worse"
-    crowd = drifts([track(drop), *(track([(5, 5)] * 3, f"t::{i}") for i in range(3))], 3)
+    crowd = drifts([track(drop), *(track([(5, 5)] * 3, f"t::{i}") for i in range(3))], RUNS[:3])
     assert crowd[0].p_worse == alone.p_worse
     assert crowd[0].holm_worse == pytest.approx(4 * alone.p_worse)
     assert crowd[0].direction is None
 
 
-def test_the_window_pools_only_the_runs_just_before_the_latest() -> None:
+def test_the_window_is_the_runs_of_the_history_just_before_the_latest() -> None:
     counts = [(0, 5), (0, 5), (5, 5), (5, 5), (5, 5)]
-    (wide,) = drifts([track(counts)], 5, window=4)
-    (narrow,) = drifts([track(counts)], 5, window=2)
+    (wide,) = drifts([track(counts)], RUNS, window=4)
+    (narrow,) = drifts([track(counts)], RUNS, window=2)
     assert (wide.before_passed, wide.before_valid, wide.before_runs) == (10, 20, 4)
     assert (narrow.before_passed, narrow.before_valid, narrow.before_runs) == (10, 10, 2)
+    skipped = track(counts)
+    del skipped.series["points"][2:4]  # not in runs 3 and 4
+    (gap,) = drifts([skipped], RUNS, window=2)
+    assert gap.reason == "no earlier run in the window"
+    (reaching,) = drifts([skipped], RUNS, window=3)
+    assert (reaching.before_passed, reaching.before_valid, reaching.before_runs) == (0, 5, 1)
 
 
 def test_alpha_is_the_markers_unless_given() -> None:
     drop = [(5, 5), (5, 5), (2, 5)]  # p_worse 0.022
-    strict = drifts([track(drop, confidence=0.99)], 3)[0]
+    strict = drifts([track(drop, confidence=0.99)], RUNS[:3])[0]
     assert strict.alpha == pytest.approx(0.01) and strict.direction is None
-    assert drifts([track(drop, confidence=0.99)], 3, alpha=0.05)[0].direction == "worse"
+    assert drifts([track(drop, confidence=0.99)], RUNS[:3], alpha=0.05)[0].direction == "worse"
 
 
 @pytest.mark.parametrize(
@@ -108,7 +116,7 @@ def test_alpha_is_the_markers_unless_given() -> None:
     ],
 )
 def test_series_that_are_not_tested_say_why(made: Track, reason: str) -> None:
-    (drift,) = drifts([made], latest_run=3)
+    (drift,) = drifts([made], RUNS[:3])
     assert drift.reason is not None and drift.reason.startswith(reason)
     assert drift.direction is None
 
@@ -116,12 +124,12 @@ def test_series_that_are_not_tested_say_why(made: Track, reason: str) -> None:
 def test_an_erring_latest_run_is_not_tested() -> None:
     made = track([(5, 5), (5, 5)])
     made.series["points"][-1]["verdict"] = "error"
-    assert drifts([made], 2)[0].reason == "latest verdict error"
+    assert drifts([made], RUNS[:2])[0].reason == "latest verdict error"
 
 
 def test_a_prompt_change_in_the_window_is_shown() -> None:
-    same = drifts([track([(5, 5), (5, 5), (1, 5)], prompts=("a", None, "a"))], 3)[0]
-    changed = drifts([track([(5, 5), (5, 5), (1, 5)], prompts=("a", "b", "b"))], 3)[0]
+    same = drifts([track([(5, 5), (5, 5), (1, 5)], prompts=("a", None, "a"))], RUNS[:3])[0]
+    changed = drifts([track([(5, 5), (5, 5), (1, 5)], prompts=("a", "b", "b"))], RUNS[:3])[0]
     assert not same.prompt_changed and changed.prompt_changed
 
 
@@ -136,7 +144,7 @@ def test_history_lines_show_rates_per_run_drift_and_a_summary() -> None:
             track([(9, 10), (10, 10), (9, 10), (10, 10)], "t::stable"),
             track([(1, 1)], "t::old", first_run=2),
         ],
-        4,
+        RUNS[:4],
     )
     runs = [run(1, "0123456789abcdef"), run(2), run(3), run(4, "fedcba9876543210", True)]
     lines = history_lines(runs, found, 5)
