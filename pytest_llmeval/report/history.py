@@ -274,7 +274,8 @@ def _connect(path: Path, *, write: bool) -> Iterator[sqlite3.Connection]:
     """A connection that turns SQLite's errors into HistoryErrors naming the file; a reader
     opens the file read-only and never creates it."""
     if not write and not path.is_file():
-        raise HistoryError(f"{path}: no such history file")
+        problem = "not a file" if path.exists() else "no such history file"
+        raise HistoryError(f"{path}: {problem}")
     target = str(path) if write else path.resolve().as_uri() + "?mode=ro"
     try:
         db = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None, uri=not write)

@@ -204,6 +204,9 @@ def test_a_missing_file_is_an_error_to_read_and_created_by_append(tmp_path: Path
     with pytest.raises(HistoryError, match=r"h\.sqlite: no such history file"):
         series(path)
     assert not path.exists()
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(HistoryError, match=r"folder: not a file"):
+        check(tmp_path / "folder")
     path.touch()  # an empty file is an empty database: nothing to read, ready to append
     check(path)
     assert runs(path) == [] and series(path) == []
