@@ -1223,13 +1223,16 @@ class Reporter:
         commit = current_commit(self.config.rootpath, os.environ)
         try:
             run = append(path, self.report(), commit)
-            latest = [r.id for r in runs(path, WINDOW + 1)]
-            found = drifts(tracks(path, WINDOW + 1), latest)
         except HistoryError as exc:
             self.history_note = (f"llmeval history NOT appended: {exc}", True)
             return
         line = f"llmeval history: run {run} appended to {shown}"
         line += " (no commit)" if commit is None else f" (commit {commit.sha[:8]})"
+        try:
+            latest = [r.id for r in runs(path, WINDOW + 1)]
+            found = drifts(tracks(path, WINDOW + 1), latest)
+        except HistoryError:
+            found = []  # appended; another writer may have broken it since
         if any(d.reason is None for d in found):
             worse = sum(d.direction == "worse" for d in found)
             better = sum(d.direction == "better" for d in found)
