@@ -34,6 +34,7 @@ _TOP_KEYS = {
     "judge_format",
     "embedding",
     "calibration",
+    "history",
 }
 _MODEL_KEYS = {
     "model",
@@ -154,6 +155,7 @@ class Settings:
     judge_format: str = "json_schema"  # how the judge is asked for JSON (response_format)
     embedding: str | None = None  # the model behind `similar`
     calibration: str = DEFAULT_CALIBRATION  # judge calibrations, relative to the rootdir
+    history: str | None = None  # the --llm-history database, relative to the rootdir
 
     def local_models(self) -> list[ModelSettings]:
         """Models served by a managed local server: the selected ones and, in a run that has
@@ -331,6 +333,7 @@ def parse_table(table: Mapping[str, Any], source: str) -> Settings:
         judge_format=_choice(table, "judge_format", source, JUDGE_FORMATS),
         embedding=_opt_str(table, "embedding", source) or None,
         calibration=_opt_str(table, "calibration", source) or DEFAULT_CALIBRATION,
+        history=_opt_str(table, "history", source) or None,
     )
     check_known(settings, selected, f"{source} default_models")
     return settings

@@ -73,6 +73,10 @@ class BaselineError(ValueError):
     """The baseline file cannot be used; the message names the file and what is wrong."""
 
 
+class HistoryError(ValueError):
+    """The history database cannot be used; the message names the file and what is wrong."""
+
+
 class DatasetError(ValueError):
     """A dataset file that cannot be read as the format its loader expects."""
 

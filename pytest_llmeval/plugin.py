@@ -8,6 +8,7 @@ import inspect
 import itertools
 import json
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -23,7 +24,7 @@ import pytest
 
 from pytest_llmeval.calls import CACHE_MODES
 from pytest_llmeval.config import ModelSettings, Settings, find_config_file, load_settings
-from pytest_llmeval.errors import BaselineError, ConfigError
+from pytest_llmeval.errors import BaselineError, ConfigError, HistoryError
 from pytest_llmeval.lookahead import SessionFixtures, Upcoming, global_reason, readiness
 from pytest_llmeval.sandbox import ISOLATIONS
 from pytest_llmeval.verdict.marker import (
@@ -56,7 +57,14 @@ if TYPE_CHECKING:
     from pytest_llmeval.judging.similarity import Similarity
     from pytest_llmeval.local.server import LocalServer
     from pytest_llmeval.report.build import Result
-    from pytest_llmeval.report.schema import JudgedVerdict, ModelInfo, Report, Row, Started
+    from pytest_llmeval.report.schema import (
+        HistorySeries,
+        JudgedVerdict,
+        ModelInfo,
+        Report,
+        Row,
+        Started,
+    )
     from pytest_llmeval.sandbox.host import Limits, Sandbox
     from pytest_llmeval.testing import FakeGateway
     from pytest_llmeval.verdict.ahead import RunAhead
@@ -73,6 +81,7 @@ SERVERS: pytest.StashKey[list[LocalServer]] = pytest.StashKey()
 BUDGET: pytest.StashKey[Budget] = pytest.StashKey()
 BASELINE: pytest.StashKey[Report] = pytest.StashKey()
 BASELINE_ROWS: pytest.StashKey[dict[tuple[str, str], Row]] = pytest.StashKey()
+HISTORY = pytest.StashKey[Path]()
 RUNTIME: pytest.StashKey[Runtime] = pytest.StashKey()
 RESULT: pytest.StashKey[Result] = pytest.StashKey()
 MACHINERY: pytest.StashKey[Machinery] = pytest.StashKey()
@@ -201,6 +210,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write this run's report to the --llm-baseline path (which may not exist yet)",
     )
     group.addoption(
+        "--llm-history",
+        metavar="PATH",
+        help="append this run's rates per test x model to this SQLite history (config: history)",
+    )
+    group.addoption(
         "--llm-fail-on",
         type=_choice(FAIL_ON),
         default="both",
@@ -276,6 +290,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.stash[BASELINE] = baseline
         config.stash[BASELINE_ROWS] = index(baseline)
+    if workerinput is None:
+        history = _history(config, settings)
+        if history is not None:
+            config.stash[HISTORY] = history
     _terminate_as_interrupt(config)
     config.pluginmanager.register(Sampler(config), "llmeval-sampler")
     if config.pluginmanager.hasplugin("xdist"):
@@ -317,6 +335,27 @@ def _baseline(config: pytest.Config) -> Report | None:
         return load_report(Path(path))
     except BaselineError as exc:
         raise pytest.UsageError(f"--llm-baseline: {exc}") from None
+
+
+def _history(config: pytest.Config, settings: Settings) -> Path | None:
+    """The history database: `--llm-history` (relative to where pytest was started) or the
+    config's `history` (relative to the rootdir); an existing file must be one this can extend."""
+    option = config.getoption("llm_history")
+    if option is None and settings.history is None:
+        return None
+    if option is not None:
+        path = config.invocation_params.dir / str(option)
+    else:
+        path = config.rootpath / str(settings.history)
+    if path.exists():
+        from pytest_llmeval.report.history import check
+
+        try:
+            check(path)
+        except HistoryError as exc:
+            where = "--llm-history" if option is not None else f"{settings.source} history"
+            raise pytest.UsageError(f"{where}: {exc}") from None
+    return path
 
 
 def _cache(config: pytest.Config) -> ResponseCache | None:
@@ -983,6 +1022,14 @@ class _Job:
             pytest.fail(decided.message or "", pytrace=False)
 
 
+def _write_html(path: Path, report: Report, history: list[HistorySeries]) -> None:
+    """The HTML report; `history` holds its rows' series from `--llm-history`."""
+    from pytest_llmeval.report.build import write_text
+    from pytest_llmeval.report.render import html
+
+    write_text(path, html(report))
+
+
 def _corrected(config: pytest.Config, sampled: Sampled) -> tuple[Sampled, JudgedVerdict | None]:
     """A judged test's verdict about the model's true rate when the judge is calibrated."""
     from pytest_llmeval.judging.calibration import CalibrationStore
@@ -1090,6 +1137,7 @@ class Reporter:
         self._report: Report | None = None
         self.baseline_written = False
         self.suite_failures: list[str] = []
+        self.history_note: tuple[str, bool] | None = None  # the summary's line, and if it is bad
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = report.__dict__.get(KEY)
@@ -1146,21 +1194,26 @@ class Reporter:
         self._judge_suites(session)
         option = self.config.getoption
         wanted = [n for n in ("llm_report", "llm_report_md", "llm_report_html") if option(n)]
-        # An interrupted run or one without LLM results never replaces a baseline.
-        update = (
-            option("llm_update_baseline")
-            and self.results
-            and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+        # An interrupted run or one without LLM results never replaces a baseline, nor joins
+        # the history.
+        finished = bool(self.results) and session.exitstatus in (
+            pytest.ExitCode.OK,
+            pytest.ExitCode.TESTS_FAILED,
         )
+        if HISTORY in self.config.stash and self.results:
+            self._append_history(finished)
+        update = option("llm_update_baseline") and finished
         if not wanted and not update:
             return
         from pytest_llmeval.report.build import write_report, write_text
-        from pytest_llmeval.report.render import html, markdown
+        from pytest_llmeval.report.render import markdown
 
         writers: dict[str, Callable[[Report, Path], None]] = {
             "llm_report": write_report,
             "llm_report_md": lambda report, path: write_text(path, markdown(report)),
-            "llm_report_html": lambda report, path: write_text(path, html(report)),
+            "llm_report_html": lambda report, path: _write_html(
+                path, report, self._history_series(report)
+            ),
         }
         for name in wanted:
             writers[name](self.report(), Path(option(name)))
@@ -1168,6 +1221,50 @@ class Reporter:
             fresh = {k: v for k, v in self.report().items() if k != "baseline"}
             write_report(fresh, Path(option("llm_baseline")), indent=2)
             self.baseline_written = True
+
+    def _append_history(self, finished: bool) -> None:
+        """Add a finished run to the history; say in the summary where, or why not."""
+        from pytest_llmeval.report.drift import WINDOW, drifts
+        from pytest_llmeval.report.history import append, current_commit, runs, tracks
+
+        path = self.config.stash[HISTORY]
+        shown = self.config.getoption("llm_history") or self.config.stash[SETTINGS].history
+        if not finished:
+            self.history_note = (f"llmeval history NOT appended (run interrupted): {shown}", True)
+            return
+        commit = current_commit(self.config.rootpath, os.environ)
+        try:
+            run = append(path, self.report(), commit)
+        except HistoryError as exc:
+            self.history_note = (f"llmeval history NOT appended: {exc}", True)
+            return
+        line = f"llmeval history: run {run} appended to {shown}"
+        line += " (no commit)" if commit is None else f" (commit {commit.sha[:8]})"
+        try:
+            latest = [r.id for r in runs(path, WINDOW + 1)]
+            found = drifts(tracks(path, WINDOW + 1), latest)
+        except HistoryError:
+            found = []  # appended; another writer may have broken it since
+        if any(d.reason is None for d in found):
+            worse = sum(d.direction == "worse" for d in found)
+            better = sum(d.direction == "better" for d in found)
+            line += (
+                f"; drift against up to {WINDOW} earlier runs: {worse} worse, {better} better "
+                f"(python -m pytest_llmeval history {shlex.quote(str(shown))})"
+            )
+        self.history_note = (line, False)
+
+    def _history_series(self, report: Report) -> list[HistorySeries]:
+        """This report's rows' series in the history, for the HTML report."""
+        from pytest_llmeval.report.history import series_for
+
+        path = self.config.stash.get(HISTORY, None)
+        if path is None:
+            return []
+        try:
+            return series_for(path, report)
+        except HistoryError:
+            return []  # the summary says why the history is unusable
 
     def _judge_suites(self, session: pytest.Session) -> None:
         """Gated suites are judged once all their cases have reported: a failed one fails the
@@ -1204,6 +1301,9 @@ class Reporter:
         ):
             if self.config.getoption(name):
                 terminalreporter.write_line(f"llmeval {kind}: {self.config.getoption(name)}")
+        if self.history_note is not None:
+            line, bad = self.history_note
+            terminalreporter.write_line(line, red=bad, bold=bad)
         if self.config.getoption("llm_update_baseline"):
             done = "updated" if self.baseline_written else "NOT updated (run interrupted)"
             terminalreporter.write_line(

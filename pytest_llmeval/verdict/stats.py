@@ -1,11 +1,12 @@
 """Exact statistics behind every verdict: binomial tests with curtailment (early stopping),
-Clopper-Pearson intervals, pass@k, McNemar's paired test and Fisher's test against a baseline."""
+Clopper-Pearson intervals, pass@k, McNemar's paired test, Fisher's test against a baseline and
+Holm's adjustment for testing many of them at once."""
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 Mode = Literal["not_worse", "proven", "observed"]
@@ -249,6 +250,18 @@ def drop_p_value(base_passes: int, base_valid: int, passes: int, valid: int) -> 
 def regressed(base_passes: int, base_valid: int, passes: int, valid: int, alpha: float) -> bool:
     """A significant drop at level `alpha` (false alarms <= alpha for any common true rate)."""
     return drop_p_value(base_passes, base_valid, passes, valid) <= alpha
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the given order: rejecting those <= alpha keeps
+    the chance of any false rejection among them <= alpha, whatever their dependence."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted = [1.0] * len(p_values)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
 
 
 def false_alarm_rate(base_n: int, n: int, rate: float, alpha: float) -> float:

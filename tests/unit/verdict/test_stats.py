@@ -17,6 +17,7 @@ from pytest_llmeval.verdict.stats import (
     binom_sf,
     clopper_pearson,
     final_verdict,
+    holm,
     min_valid_samples,
     pass_threshold,
     settled,
@@ -305,3 +306,27 @@ def test_bad_arguments_raise_value_error(call: object) -> None:
     assert callable(call)
     with pytest.raises(ValueError):
         call()
+
+
+def test_holm_adjusts_hand_checked_values() -> None:
+    # sorted: 0.005 * 4 = 0.02, 0.01 * 3 = 0.03, 0.03 * 2 = 0.06, 0.04 * 1 -> kept at 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.9]) == [1.0, 1.0]
+    assert holm([0.02]) == [0.02] and holm([]) == []
+
+
+@given(st.lists(st.floats(0, 1), max_size=12), st.sampled_from([0.01, 0.05, 0.1]))
+def test_holm_rejects_what_the_step_down_procedure_rejects(
+    p_values: list[float], alpha: float
+) -> None:
+    """Reject the smallest p-values while p_(k) <= alpha / (m - k); stop at the first that is
+    not: exactly the adjusted p-values <= alpha."""
+    m = len(p_values)
+    rejected = set()
+    for k, i in enumerate(sorted(range(m), key=lambda i: p_values[i])):
+        if p_values[i] * (m - k) > alpha:
+            break
+        rejected.add(i)
+    adjusted = holm(p_values)
+    assert {i for i in range(m) if adjusted[i] <= alpha} == rejected
+    assert all(a >= p for a, p in zip(adjusted, p_values, strict=True))
