@@ -20,8 +20,9 @@ from pytest_llmeval.report.baseline import (
     summary_lines,
 )
 from pytest_llmeval.report.build import write_report, write_text
+from pytest_llmeval.report.html_report import html
 from pytest_llmeval.report.merge import merge_reports
-from pytest_llmeval.report.render import html, markdown
+from pytest_llmeval.report.render import markdown
 from pytest_llmeval.verdict.policy import FAIL_ON
 
 

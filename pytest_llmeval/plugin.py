@@ -1143,7 +1143,8 @@ class Reporter:
         if not wanted and not update:
             return
         from pytest_llmeval.report.build import write_report, write_text
-        from pytest_llmeval.report.render import html, markdown
+        from pytest_llmeval.report.html_report import html
+        from pytest_llmeval.report.render import markdown
 
         writers: dict[str, Callable[[Report, Path], None]] = {
             "llm_report": write_report,

@@ -8,7 +8,7 @@ from typing import Any
 
 
 def test_html_is_one_file_with_the_data_inline(tmp_path: Path) -> None:
-    from pytest_llmeval.report.render import html
+    from pytest_llmeval.report.html_report import html
 
     report: dict[str, Any] = {
         "created_at": "now",
