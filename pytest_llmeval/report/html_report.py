@@ -399,7 +399,10 @@ def html_data(report: Report, history: Sequence[HistorySeries] = ()) -> _HtmlDat
             found["h"] = runs.add(series[key])
         rows.append(found)
     suite_rows: list[_HtmlSuite] = []
+    known = set(models.items)
     for s in report.get("suites", []):
+        if s["model"] not in known:
+            continue
         entry: _HtmlSuite = {
             "s": suites(s["suite"]),
             "m": models(s["model"]),
