@@ -190,7 +190,9 @@ function rowTr(i) {
     class: [r.vd, r.b && r.b.regressed && 'regressed', r.b && r.b.changed && 'changed',
             state.open.has(i) && 'opened'].filter(Boolean).join(' '),
     'data-row': i,
-    onclick: e => { if (!e.target.closest('a, summary, input, select, textarea')) toggle(i); },
+    onclick: e => {
+      if (!e.target.closest('a, summary, input, select, textarea') && !String(getSelection())) toggle(i);
+    },
   });
   for (const c of columns) {
     tr.append(h('td', null, c.cell ? c.cell(r, i) : c.show ? c.show(r) : c.key(r)));
@@ -423,12 +425,15 @@ function matrix(shown) {
 
 // ---- page layout and rendering ---------------------------------------------------------------
 function pager(nav, page, pages, go, what) {
+  const focused = nav.contains(document.activeElement) && document.activeElement.getAttribute('aria-label');
   const button = (label, to, text) => h('button', {type: 'button', 'aria-label': label,
     disabled: to < 0 || to >= pages || to === page, onclick: () => go(to)}, text);
   nav.replaceChildren(button('first page', 0, '«'), button('previous page', page - 1, '‹'),
     h('span', {class: 'where'}, `page ${page + 1} of ${pages}` + (what ? ` (${what})` : '')),
     button('next page', page + 1, '›'), button('last page', pages - 1, '»'));
   nav.hidden = pages < 2;
+  const again = [...nav.children].find(b => focused && b.getAttribute('aria-label') === focused);
+  if (again && !again.disabled) again.focus();
 }
 
 const option = (value, text) => h('option', {value}, text ?? value);
