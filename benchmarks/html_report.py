@@ -17,7 +17,6 @@ that follows it. Run: python benchmarks/html_report.py [--keep DIR]
 from __future__ import annotations
 
 import argparse
-import difflib
 import hashlib
 import json
 import random
@@ -29,9 +28,9 @@ from playwright.sync_api import Page, sync_playwright
 
 from pytest_llmeval.report.baseline import compare
 from pytest_llmeval.report.build import build_report, result_row
+from pytest_llmeval.report.diff import transcript_diff
 from pytest_llmeval.report.html_report import embedded_json, html, html_data
 from pytest_llmeval.report.schema import (
-    ExampleAnswer,
     HistoryPoint,
     HistorySeries,
     ModelInfo,
@@ -265,19 +264,6 @@ def results(rows: int, seed: int, shift: dict[str, float], edited: set[str]) -> 
     return found
 
 
-def example(row: Result) -> ExampleAnswer | None:
-    kept = [s for s in row["samples"] if "transcript" in s]
-    if not kept:
-        return None
-    s = kept[0]
-    return {
-        "index": s["index"],
-        "outcome": s["outcome"],
-        "answer": s["transcript"]["calls"][0]["answer"],
-        "message": s["message"],
-    }
-
-
 def synthetic(rows: int) -> tuple[Report, list[HistorySeries]]:
     """A report of `rows` test x model rows against a baseline, and its history."""
     rng = random.Random(rows)
@@ -294,18 +280,9 @@ def synthetic(rows: int) -> tuple[Report, list[HistorySeries]]:
     for row in report["baseline"]["rows"]:
         if row["regressed"] or row["prompt_changed"]:
             key = (row["test"], row["model"])
-            before = old[key]["samples"][0].get("transcript")
-            after = new[key]["samples"][0].get("transcript")
-            lines = []
-            if before and after:
-                a = [m["content"] for m in before["calls"][0]["messages"]]
-                b = [m["content"] for m in after["calls"][0]["messages"]]
-                lines = list(difflib.unified_diff(a, b, "baseline", "current", lineterm=""))
-            row["diff"] = {
-                "prompt_diff": lines,
-                "baseline": example(old[key]),
-                "current": example(new[key]),
-            }
+            diff = transcript_diff(old[key], new[key])
+            if diff is not None:
+                row["diff"] = diff
     commits = [hashlib.sha1(str(run).encode()).hexdigest() for run in range(RUNS)]
     history: list[HistorySeries] = []
     for row in report["tests"]:

@@ -247,8 +247,8 @@ function versus(r) {
   const d = b.diff;
   if (!d) return box;
   const line = text => h('span', {
-    class: /^(\+\+\+|---)/.test(text) ? 'file' : text.startsWith('@@') ? 'hunk'
-      : text.startsWith('+') ? 'add' : text.startsWith('-') ? 'del' : 'same',
+    class: text.startsWith('@@') ? 'hunk' : text.startsWith('+') ? 'add'
+      : text.startsWith('-') ? 'del' : 'same',
   }, text.replace(/\n$/, '') + '\n');
   box.append(h('div', {class: 'diff'},
     d.prompt_diff.length
