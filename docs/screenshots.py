@@ -1,7 +1,8 @@
 """PNG screenshots of an HTML report for the docs, taken in Debian's headless Chromium.
 
 Four views of REPORT.html (as `--llm-report-html` wrote it): the top of the page with the
-table, a failed row opened to its samples (a row with a transcript when there is one), the
+table, a failed row opened to its samples (one with failed samples' transcripts and passed
+samples when there is one), the
 model x test matrix (with two models or more) and, when the report has a baseline, a
 regressed or prompt-changed row's side-by-side diff. A view the report lacks is skipped.
 Needs `pip install playwright` (the `dev` extra) and `apt-get install chromium`.
@@ -26,6 +27,9 @@ FLAGS = [
     "--disable-sync",
 ]
 WIDTH, HEIGHT = 1280, 900
+# The rows worth showing: failures with transcripts next to passes; a diff of the prompt.
+ROW = "d => !!d.querySelector('.sample.failed .transcript') && !!d.querySelector('.sample.passed')"
+DIFF = "d => !!d.querySelector('.prompt-diff')"
 
 
 def shot(page: Page, target: Locator, path: Path, fill: bool = False) -> None:
@@ -45,14 +49,15 @@ def shot(page: Page, target: Locator, path: Path, fill: bool = False) -> None:
 
 
 def open_row(page: Page, wanted: str) -> Locator | None:
-    """Open the first shown row whose detail has `wanted` (a selector), else the first row."""
+    """Open the first shown row whose detail passes `wanted` (a JavaScript predicate on the
+    detail's element), else the first row."""
     buttons = page.locator("#results tbody tr[data-row] button.open")
     if buttons.count() == 0:
         return None
-    for k in range(min(buttons.count(), 25)):
+    for k in range(buttons.count()):
         buttons.nth(k).click()
-        detail = page.locator("#results tr.detail").first
-        if detail.locator(wanted).count():
+        detail = page.locator(f"#{buttons.nth(k).get_attribute('aria-controls')}")
+        if detail.evaluate(wanted):
             return detail
         buttons.nth(k).click()
     buttons.first.click()
@@ -78,7 +83,7 @@ def main() -> None:
         print(f"wrote {args.out / 'report-overview.png'}")
         if page.locator("#f-verdict option[value=failed]").count():
             page.select_option("#f-verdict", "failed")
-        if open_row(page, ".transcript") is not None:
+        if open_row(page, ROW) is not None:
             shot(page, page.locator("#results tr.opened").first, args.out / "report-row.png", True)
         load(page, args.report)
         if page.locator("#matrix-view").count():
@@ -89,7 +94,7 @@ def main() -> None:
         load(page, args.report)
         if page.locator("#f-change").count():
             page.select_option("#f-change", "either")
-            detail = open_row(page, ".diff")
+            detail = open_row(page, DIFF)
             if detail is not None:
                 shot(page, detail.locator(".versus"), args.out / "report-diff.png")
         browser.close()

@@ -38,7 +38,7 @@ const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 // ---- per-model bars --------------------------------------------------------------------------
 function chart(id, title, value, label, whiskers) {
-  const width = 260, left = 120, bar = 18, gap = 8;
+  const width = 180, left = 120, bar = 18, gap = 8;
   const svg = s('svg', {width: left + width + 80, height: 30 + models.length * (bar + gap),
                         role: 'img', 'aria-label': title});
   svg.append(s('text', {x: 0, y: 14, 'font-weight': 'bold'}, title));
@@ -62,11 +62,13 @@ function chart(id, title, value, label, whiskers) {
 const state = {q: '', model: '', verdict: '', file: '', change: '', group: '', sort: 'rate',
                desc: false, page: 0, mpage: 0, open: new Set()};
 const closed = new Set();  // collapsed groups, by `${grouping}:${label}`
+// A gated suite's cases are compared with the baseline as a suite, not one by one.
+const isNew = r => !r.b && !r.gated;
 const CHANGES = {
-  regressed: ['regressed', b => b && b.regressed],
-  changed: ['prompt changed', b => b && b.changed],
-  either: ['regressed or prompt changed', b => b && (b.regressed || b.changed)],
-  new: ['new since the baseline', b => !b],
+  regressed: ['regressed', r => r.b && r.b.regressed],
+  changed: ['prompt changed', r => r.b && r.b.changed],
+  either: ['regressed or prompt changed', r => r.b && (r.b.regressed || r.b.changed)],
+  new: ['new since the baseline', isNew],
 };
 const GROUPS = {file: r => data.files[r.f], suite: r => (r.s == null ? NO_SUITE : data.suites[r.s])};
 
@@ -74,7 +76,7 @@ function keep(r, q) {
   return (!state.model || modelName(r) === state.model)
     && (!state.verdict || r.vd === state.verdict)
     && (!state.file || data.files[r.f] === state.file)
-    && (!state.change || !CHANGES[state.change] || CHANGES[state.change][1](r.b))
+    && (!state.change || !CHANGES[state.change] || CHANGES[state.change][1](r))
     && (!q || r.t.toLowerCase().includes(q));
 }
 
@@ -112,7 +114,7 @@ function trendKey(r) {
   return pts.length < 2 ? 0 : pts[pts.length - 1][1] / pts[pts.length - 1][2] - pts[0][1] / pts[0][2];
 }
 function versusCell(r) {
-  if (!r.b) return data.baseline ? 'new' : '-';
+  if (!r.b) return !data.baseline ? '-' : isNew(r) ? 'new' : 'with its suite';
   return [`p=${r.b.p.toPrecision(3)} `, r.b.regressed && badge('regressed'),
           r.b.changed && badge('prompt changed')];
 }
@@ -323,10 +325,10 @@ function samples(r) {
     .map(([o, word]) => `${count(o)} ${word}`).join(', ');
   return h('section', {class: 'samples'},
     h('h3', null, `Samples (${r.x.length}): ${counts}`),
-    r.x.map(x => sample(x)));
+    r.x.map((x, k) => sample(x, k === 0 && x.o !== 'passed')));
 }
 
-function sample(x) {
+function sample(x, open) {
   const numbers = [`${num(x.s, 2)} s`, `${x.ti} → ${x.to} tokens`, money(x.c),
                    x.cached && 'cached', x.retries && (x.retries === 1 ? '1 retry' : `${x.retries} retries`)];
   return h('article', {class: 'sample ' + x.o},
@@ -340,7 +342,7 @@ function sample(x) {
     x.j && h('ul', {class: 'judgements'}, x.j.map(j => h('li', null,
       `judge ${j.j} (${j.k})`, j.ok != null && [' ', badge(j.ok ? 'passed' : 'failed')],
       j.sc != null && ` score ${j.sc}`, j.w && ` winner ${j.w}`, ': ', h('q', null, j.r)))),
-    x.x ? transcript(x.x, x.o !== 'passed')
+    x.x ? transcript(x.x, open)
       : h('p', {class: 'none'}, 'no transcript kept (--llm-record)' +
           (data.record ? `; this run recorded: ${data.record}` : '')));
 }
@@ -366,14 +368,15 @@ function shade(v) {
   const [a, b, t] = v < 0.5 ? [LOW, MID, v * 2] : [MID, HIGH, v * 2 - 1];
   return `rgb(${a.map((c, k) => Math.round(c + (b[k] - c) * t)).join(',')})`;
 }
-function cell(passed, valid, lo, hi, label, open) {
+function cell(passed, valid, lo, hi, label, open, gate) {
   const v = valid ? passed / valid : null;
   const bar = h('span', {class: 'cibar'}), band = h('span'), tick = h('span', {class: 'tick'});
   band.style.left = 100 * lo + '%';
   band.style.width = 100 * (hi - lo) + '%';
   tick.style.left = 100 * (v ?? 0) + '%';
   bar.append(band, tick);
-  const inner = [h('span', {class: 'rate'}, pct0(v)), h('span', {class: 'range'}, `${pct0(lo)}-${pct0(hi)}`), bar];
+  const inner = [h('span', {class: 'rate'}, pct0(v)), h('span', {class: 'range'}, `${pct0(lo)}-${pct0(hi)}`), bar,
+                 gate && h('span', {class: 'gate'}, 'gate ', badge(gate))];
   const td = h('td', {class: 'cell', title: `${label}: ${passed}/${valid} passed, 95% CI ${pct(lo)}-${pct(hi)}`},
     open ? h('button', {type: 'button', onclick: open, 'aria-label': `${label}: ${pct(v)}, open`}, inner) : inner);
   if (v != null) td.style.background = shade(v);
@@ -412,7 +415,8 @@ function matrix(shown) {
     h('tr', {class: line.suite ? 'suite' : null}, h('th', {scope: 'row'}, line.label), cols.map(m => {
       if (line.suite) {
         const e = line.suite.get(m);
-        return e ? cell(e.p, e.v, e.lo, e.hi, `${line.label} on ${models[m].model}`) : h('td', {class: 'cell none'}, '');
+        return e ? cell(e.p, e.v, e.lo, e.hi, `${line.label} on ${models[m].model}`, null, e.g)
+          : h('td', {class: 'cell none'}, '');
       }
       const i = line.tests.get(m);
       if (i == null) return h('td', {class: 'cell none'}, '');

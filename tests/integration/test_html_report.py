@@ -250,6 +250,7 @@ def test_an_opened_row_lists_failures_first_with_their_transcripts(
     assert "tokens" in (first.locator(".numbers").text_content() or "")
     kept = samples.evaluate_all("list => list.map(a => !!a.querySelector('.transcript'))")
     assert kept == [True] * 7 + [False] * 3  # failures and the first two passes
+    assert detail.locator("details.transcript[open]").count() == 1  # the first failure's
     assert samples.nth(5).locator(".msg.answer pre").text_content() == "PASS"
     last = samples.nth(9)
     assert last.locator(".transcript").count() == 0
