@@ -22,9 +22,10 @@ from pytest_llmeval.report.schema import HistorySeries, Report, Row, Transcript
 from pytest_llmeval.testing import Cycle, FakeGateway, RecordedRequest
 
 CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="needs Debian's chromium: apt-get install chromium"
-)
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="needs chromium: apt-get install chromium"),
+    pytest.mark.slow,  # two runs of the suite and a browser
+]
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (the dev extra)")
 FLAGS = [
     "--no-sandbox",
