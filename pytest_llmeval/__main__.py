@@ -24,8 +24,9 @@ from pytest_llmeval.report.baseline import (
 from pytest_llmeval.report.build import write_report, write_text
 from pytest_llmeval.report.drift import LAST, WINDOW, drifts, history_lines
 from pytest_llmeval.report.history import append, check, current_commit, runs, series_for, tracks
+from pytest_llmeval.report.html_report import html
 from pytest_llmeval.report.merge import merge_reports
-from pytest_llmeval.report.render import html, markdown
+from pytest_llmeval.report.render import markdown
 from pytest_llmeval.report.schema import HistorySeries, Report
 from pytest_llmeval.verdict.policy import FAIL_ON
 
@@ -86,7 +87,7 @@ def compare_reports(args: argparse.Namespace) -> int:
 
 def write_html(path: Path, report: Report, history: Sequence[HistorySeries]) -> None:
     """The HTML report; `history` holds its rows' series from `--history`."""
-    write_text(path, html(report))
+    write_text(path, html(report, history))
 
 
 def history_command(args: argparse.Namespace) -> int:

@@ -1025,9 +1025,9 @@ class _Job:
 def _write_html(path: Path, report: Report, history: list[HistorySeries]) -> None:
     """The HTML report; `history` holds its rows' series from `--llm-history`."""
     from pytest_llmeval.report.build import write_text
-    from pytest_llmeval.report.render import html
+    from pytest_llmeval.report.html_report import html
 
-    write_text(path, html(report))
+    write_text(path, html(report, history))
 
 
 def _corrected(config: pytest.Config, sampled: Sampled) -> tuple[Sampled, JudgedVerdict | None]:

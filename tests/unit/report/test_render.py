@@ -2,25 +2,211 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
+from pytest_llmeval.report.baseline import compare
+from pytest_llmeval.report.build import build_report
+from pytest_llmeval.report.html_report import (
+    embedded_json,
+    file_of,
+    html,
+    html_data,
+    ordered_samples,
+    suite_label,
+)
+from pytest_llmeval.report.schema import HistoryPoint, HistorySeries, Report
 
-def test_html_is_one_file_with_the_data_inline(tmp_path: Path) -> None:
-    from pytest_llmeval.report.render import html
 
-    report: dict[str, Any] = {
-        "created_at": "now",
-        "tests": [],
-        "totals": {},
-        "models": {},
-        "budget": None,
+def sample(index: int, outcome: str, prompt: str = "Say PASS") -> dict[str, Any]:
+    return {
+        "index": index,
+        "outcome": outcome,
+        "error_type": {"failed": "AssertionError", "error": "APITimeoutError"}.get(outcome),
+        "cause": "timed out" if outcome == "error" else None,
+        "message": "assert 'PASS' in 'FAIL'" if outcome == "failed" else None,
+        "ttft_s": None,
+        "retries": 0,
+        "duration_s": 0.5,
+        "latency_s": 0.123456,
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "cost_usd": 0.1 + 0.2,
+        "cached": False,
+        "saved_usd": None,
+        "fingerprints": ["abc"],
+        "calls": [],
+        "sandbox": [],
+        "transcript": {
+            "calls": [
+                {
+                    "role": "model",
+                    "endpoint": "chat",
+                    "messages": [{"role": "user", "content": prompt}],
+                    "answer": "PASS" if outcome == "passed" else "FAIL",
+                    "finish_reason": "stop",
+                    "tool_calls": [],
+                    "error": None,
+                }
+            ],
+            "truncated": False,
+        },
     }
-    page = html({**report, "tests": []})
-    data = page.split('id="llmeval-data">', 1)[1].split("</script>", 1)[0]
-    assert json.loads(data) == {"rows": [], "models": []}
+
+
+def result(test: str, model: str, outcomes: list[str]) -> dict[str, Any]:
+    samples = [sample(i, o) for i, o in enumerate(outcomes)]
+    return {
+        "nodeid": f"{test}[{model}]",
+        "test": test,
+        "model": model,
+        "model_id": model,
+        "plan": {"pass_rate": 0.8, "samples": 4, "confidence": 0.95, "mode": "observed"},
+        "verdict": "passed" if outcomes.count("passed") >= 3 else "failed",
+        "stop_reason": "completed",
+        "passed": outcomes.count("passed"),
+        "failed": outcomes.count("failed"),
+        "errors": outcomes.count("error"),
+        "ci": [0.1, 0.9],
+        "wall_s": 1.0,
+        "message": None,
+        "samples": samples,
+    }
+
+
+def two_models() -> Report:
+    outcomes = ["passed", "failed", "error", "passed"]
+    results = [
+        result(test, model, outcomes)
+        for test in ("a/test_x.py::test_plain", "a/test_x.py::test_cases[1]", "test_y.py::test_z")
+        for model in ("m1", "m2")
+    ]
+    models: Any = {"m1": {"name": "m1"}, "m2": {"name": "m2"}}
+    return build_report(results, models)
+
+
+def test_html_is_one_file_with_the_data_inline() -> None:
+    page = html(two_models())
+    data = json.loads(page.split('id="llmeval-data">', 1)[1].split("</script>", 1)[0])
+    assert [r["t"] for r in data["rows"]][:2] == ["a/test_x.py::test_cases[1]"] * 2
+    assert [m["model"] for m in data["models"]] == ["m1", "m2"]
     assert "<script src" not in page and "<link" not in page
+    # The content security policy lets exactly the inline script and style run, nothing load.
+    policy = page.split('http-equiv="Content-Security-Policy" content="', 1)[1].split('"', 1)[0]
+    script = page.rsplit("<script>", 1)[1].split("</script>", 1)[0]
+    style = page.split("<style>", 1)[1].split("</style>", 1)[0]
+    digest = {
+        t: base64.b64encode(hashlib.sha256(t.encode()).digest()).decode() for t in (script, style)
+    }
+    assert policy == (
+        f"default-src 'none'; script-src 'sha256-{digest[script]}'; "
+        f"style-src 'sha256-{digest[style]}'; img-src data:"
+    )
+
+
+def test_embedded_json_cannot_end_its_script_element() -> None:
+    hostile = {"text": "</script><script>alert(1)</script><!-- \u2028 é"}
+    found = embedded_json(hostile)
+    assert "<" not in found and json.loads(found) == hostile
+
+
+def test_rows_name_their_file_and_suite() -> None:
+    assert file_of("a/test_x.py::test_cases[1]") == "a/test_x.py"
+    assert file_of("test_y.py::Test::test_z") == "test_y.py"
+    rows = two_models()["tests"]
+    cases = next(r for r in rows if r["test"].endswith("[1]"))
+    plain = next(r for r in rows if r["test"].endswith("test_plain"))
+    assert suite_label(cases) == "a/test_x.py::test_cases" and suite_label(plain) is None
+    paired: Any = {**cases, "plan": {**cases["plan"], "paired": True}}
+    assert suite_label(paired) is None  # a pairwise test's rows are pairs of models, not cases
+    data = html_data(two_models())
+    assert data["files"] == ["a/test_x.py", "test_y.py"]
+    assert data["suites"] == ["a/test_x.py::test_cases"]
+    assert [data["suites"][r["s"]] if "s" in r else None for r in data["rows"][:4]] == [
+        "a/test_x.py::test_cases",
+        "a/test_x.py::test_cases",
+        None,
+        None,
+    ]
+
+
+def test_samples_come_failures_first_then_errors_then_passes() -> None:
+    samples: Any = [
+        sample(i, o) for i, o in enumerate(["passed", "error", "failed", "passed", "failed"])
+    ]
+    assert [(s["index"], s["outcome"]) for s in ordered_samples(samples)] == [
+        (2, "failed"),
+        (4, "failed"),
+        (1, "error"),
+        (0, "passed"),
+        (3, "passed"),
+    ]
+    shown = html_data(two_models())["rows"][0]["x"]
+    assert [x["o"] for x in shown] == ["failed", "error", "passed", "passed"]
+    failed, error = shown[0], shown[1]
+    assert failed["msg"] == "assert 'PASS' in 'FAIL'" and "err" not in failed
+    assert error["err"] == "APITimeoutError: timed out"
+    assert failed["s"] == 0.123 and failed["c"] == 0.3  # no float noise in the page
+
+
+def test_message_texts_are_embedded_once() -> None:
+    data = html_data(two_models())
+    assert sorted(data["texts"]) == ["FAIL", "PASS", "Say PASS"]  # 24 samples, 3 texts
+    exchange = data["rows"][5]["x"][0]["x"]["c"][0]
+    assert exchange["ms"] == [("user", data["texts"].index("Say PASS"))]
+    assert data["texts"][exchange["a"]] == "FAIL"
+
+
+def history_series(test: str, model: str, runs: list[int]) -> HistorySeries:
+    point: HistoryPoint = {
+        "run": 0,
+        "created_at": "",
+        "commit": None,
+        "passed": 3,
+        "valid": 4,
+        "rate": 0.75,
+        "ci": [0.19414, 0.99369],
+        "cost_usd": None,
+        "verdict": "passed",
+    }
+    points: list[HistoryPoint] = [
+        {**point, "run": run, "created_at": f"2025-01-0{run}", "commit": f"c{run}"} for run in runs
+    ]
+    return {"test": test, "model": model, "points": points}
+
+
+def test_history_series_are_matched_to_rows_by_test_and_model() -> None:
+    given = [
+        history_series("test_y.py::test_z", "m2", [1, 2]),
+        history_series("test_y.py::test_z", "m1", [2, 3]),
+        history_series("gone.py::test_gone", "m1", [1]),  # no row: not drawn
+    ]
+    data = html_data(two_models(), given)
+    runs = {
+        (row["t"], data["models"][row["m"]]["model"]): [
+            data["runs"][point[0]]["run"] for point in data["history"][row["h"]]
+        ]
+        for row in data["rows"]
+        if "h" in row
+    }
+    assert runs == {("test_y.py::test_z", "m1"): [2, 3], ("test_y.py::test_z", "m2"): [1, 2]}
+    assert sorted(run["run"] for run in data["runs"]) == [1, 2, 3]  # each run once
+    assert data["history"][0][0][1:] == (3, 4, 0.1941, 0.9937, "passed", None)
+
+
+def test_baseline_comparisons_and_their_diffs_ride_along() -> None:
+    report = two_models()
+    report["baseline"] = compare(report, two_models(), "base.json")
+    first = report["baseline"]["rows"][0]
+    first["diff"] = {"prompt_diff": ["-old", "+new"], "baseline": None, "current": None}
+    data = html_data(report)
+    versus = {(r["t"], r["m"]): r["b"] for r in data["rows"]}
+    assert data["baseline"] is True
+    assert versus[(first["test"], 0)]["diff"] == first["diff"]
+    assert not any(v["regressed"] or v["changed"] for v in versus.values())
+    assert all("diff" not in v for k, v in versus.items() if k != (first["test"], 0))
 
 
 def synthetic_row(i: int, verdict: str) -> dict[str, Any]:
