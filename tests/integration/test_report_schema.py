@@ -13,7 +13,14 @@ from pytest_llmeval.judging.calibration import CalibrationStore, Figures
 from pytest_llmeval.judging.prompts import JudgePrompts, rubric_fingerprint
 from pytest_llmeval.report import schema
 from pytest_llmeval.report.baseline import load_report
-from pytest_llmeval.testing import Cycle, FakeGateway, HTTPError, ScriptedJudge
+from pytest_llmeval.testing import (
+    Cycle,
+    FakeGateway,
+    HTTPError,
+    RecordedRequest,
+    Reply,
+    ScriptedJudge,
+)
 from pytest_llmeval.verdict.judged import Calibration
 
 GOOD = "```python\ndef add(a, b):\n    return a + b\n```"
@@ -28,6 +35,8 @@ BROKEN = "```python\ndef add(a, b)\n    return a + b\n```"
 # regression); judged tests, one with a calibrated rubric and one without, with `similar` and a
 # pairwise comparison of the two models (judgements, roles, preferences).
 SUITE = """
+import os
+
 import pytest
 from pytest_llmeval import extract_code
 from pytest_llmeval.conversation import Conversation
@@ -76,6 +85,16 @@ def test_judged_uncalibrated(llm, judge):
 def test_pair(llm, llm_rival, judge):
     first, second = llm.chat("Which?").text, llm_rival.chat("Which?").text
     judge.compare(first, second, "shorter", labels=(llm.model.name, llm_rival.model.name))
+
+
+TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+
+
+@pytest.mark.llmeval(pass_rate=0.5, samples=2, mode="observed")
+def test_tools(llm):
+    wording = os.environ.get("WORDING", "Look add up.")  # the second run changes the prompt
+    reply = llm.chat(wording, tools=TOOLS)
+    assert reply.tool_calls and reply.tool_calls[0].name == "lookup"
 
 
 @pytest.fixture
@@ -142,10 +161,24 @@ def reachable(hint: Any, found: set[type] | None = None) -> set[type]:
     return found
 
 
-def build_reports(suite: pytest.Pytester, gateway: FakeGateway) -> list[schema.Report]:
-    """A first run (errors, retries, cache written), then a second on it as the baseline."""
-    gateway.add_model("good", GOOD)
-    gateway.add_model("bad", Cycle([GOOD, WRONG, BROKEN, WRONG]))
+def with_tools(answer: Any) -> Any:
+    """`answer` to plain requests; a call of the tool to requests that offer one."""
+
+    def respond(request: RecordedRequest) -> str | Reply:
+        if request.body.get("tools"):
+            return Reply(tool_calls=[{"name": "lookup", "arguments": {"q": "add"}}])
+        return answer if isinstance(answer, str) else answer(request)
+
+    return respond
+
+
+def build_reports(
+    suite: pytest.Pytester, gateway: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> list[schema.Report]:
+    """A first run (errors, retries, cache written), then a second on it as the baseline, with
+    one prompt changed (a diff against the baseline)."""
+    gateway.add_model("good", with_tools(GOOD))
+    gateway.add_model("bad", with_tools(Cycle([GOOD, WRONG, BROKEN, WRONG])))
     gateway.add_model(
         "judge", ScriptedJudge(lambda out, rubric: "add" in out, prefer=lambda a, b, c: "tie")
     )
@@ -188,14 +221,20 @@ def build_reports(suite: pytest.Pytester, gateway: FakeGateway) -> list[schema.R
         "--llm-cache=readwrite",
         "--llm-concurrency=1",
     ]
-    for extra in (["--llm-report=base.json"], ["--llm-baseline=base.json", "--llm-report=r.json"]):
+    for extra, wording in (
+        (["--llm-report=base.json"], "Look add up."),
+        (["--llm-baseline=base.json", "--llm-report=r.json"], "Look add up, please."),
+    ):
+        monkeypatch.setenv("WORDING", wording)
         result = suite.runpytest(*args, *extra)
         assert result.ret == pytest.ExitCode.TESTS_FAILED  # the setup errors, at least
     return [load_report(suite.path / name) for name in ("base.json", "r.json")]
 
 
-def test_reports_match_the_schema(suite: pytest.Pytester, gateway: FakeGateway) -> None:
-    base, report = build_reports(suite, gateway)
+def test_reports_match_the_schema(
+    suite: pytest.Pytester, gateway: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, report = build_reports(suite, gateway, monkeypatch)
     seen: dict[type, set[str]] = {}
     check(base, schema.Report, "base.json", seen)
     check(report, schema.Report, "r.json", seen)
@@ -220,3 +259,5 @@ def test_reports_match_the_schema(suite: pytest.Pytester, gateway: FakeGateway) 
     judged = [r["judged"] for r in rows if "judged" in r]
     assert {j["about"] for j in judged} == {"true_rate", "judged_rate"}
     assert report["preferences"][0]["cases"] == 1
+    diffs = [r["diff"] for r in report["baseline"]["rows"] if "diff" in r]
+    assert any(d["prompt_diff"] and d["baseline"] and d["current"] for d in diffs)
