@@ -98,7 +98,10 @@ class DemoModel:
         sums = re.search(r"(\d+)\s*\+\s*(\d+)", prompt)
         if sums:
             total = int(sums.group(1)) + int(sums.group(2))
-            return str(total + 1 if slipped else total)
+            answer = str(total + 1 if slipped else total)
+            if "working" in prompt:
+                return f"{sums.group(1)} + {sums.group(2)} = {answer}, so the answer is {answer}."
+            return answer
         for country, capital in CAPITALS.items():
             if country in prompt.lower():
                 return "Lyon" if slipped else capital

@@ -43,6 +43,7 @@ from pytest_llmeval.verdict.policy import (
     regression_gate,
     row_name,
 )
+from pytest_llmeval.verdict.transcript import DEFAULT_RECORD, RECORD_MODES
 
 if TYPE_CHECKING:
     from pytest_llmeval.calls.budget import Budget
@@ -164,6 +165,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--llm-report", metavar="PATH", help="write the JSON report (every sample) to PATH"
+    )
+    group.addoption(
+        "--llm-record",
+        type=_choice(RECORD_MODES),
+        default=DEFAULT_RECORD,
+        metavar="WHICH",
+        help="samples whose transcripts (messages, answers, redacted) the JSON and HTML reports "
+        "keep: failures (default: failed and erred ones, plus 2 passing per test x model), "
+        "all, none",
     )
     group.addoption(
         "--llm-sandbox",
@@ -937,7 +947,8 @@ class _Job:
         from pytest_llmeval.report.build import sampled_result
 
         model = self.settings.model(self.model).to_dict()
-        result = sampled_result(self.item.nodeid, self.test, model, sampled, message)
+        record = self.item.config.getoption("llm_record")
+        result = sampled_result(self.item.nodeid, self.test, model, sampled, message, record)
         if self.subject is not None:
             result["subject"] = self.subject
         if self.in_order is not None:
@@ -1113,6 +1124,7 @@ class Reporter:
             budget = self.config.stash.get(BUDGET, None)
             spend = None if budget is None else (budget.limit_usd, budget.spent())
             report = build_report(self.results.values(), self.models, spend)
+            report["record"] = self.config.getoption("llm_record")
             baseline = self.config.stash.get(BASELINE, None)
             if baseline is not None:
                 source = self.config.getoption("llm_baseline")

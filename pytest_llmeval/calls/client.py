@@ -12,7 +12,7 @@ import time
 import urllib.parse
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeAlias
 
 import openai
 
@@ -25,6 +25,7 @@ from pytest_llmeval.calls.budget import (
 from pytest_llmeval.calls.cache import ResponseCache, cache_key
 from pytest_llmeval.calls.completion import Completion, Embeddings, ToolCall, Usage
 from pytest_llmeval.calls.ratelimit import ModelLimiter, Permit
+from pytest_llmeval.calls.redaction import Redactor
 from pytest_llmeval.calls.retry import RetryPolicy
 from pytest_llmeval.calls.streaming import StreamState, parse_arguments, usage_of
 from pytest_llmeval.config import ModelSettings, Settings
@@ -38,11 +39,9 @@ from pytest_llmeval.errors import (
     cause,
 )
 from pytest_llmeval.verdict.records import CallRecord, current_trace
+from pytest_llmeval.verdict.transcript import exchange, sent_messages
 
 PLACEHOLDER_KEY = "no-key"
-MIN_SECRET_LENGTH = (
-    8  # shorter "keys" are placeholders ("EMPTY", "ollama"); redacting them garbles text
-)
 
 
 def fingerprint(endpoint: str, model_id: str, payload: Any, params: Mapping[str, Any]) -> str:
@@ -77,7 +76,8 @@ class ClientPool:
             tuple[asyncio.AbstractEventLoop, str | None, str], openai.AsyncOpenAI
         ] = {}
         self._limiters: dict[str, ModelLimiter] = {}
-        self._secrets: set[str] = set()
+        named = {settings.api_key_env, *(settings.key_env(m) for m in settings.models.values())}
+        self.redact = Redactor(env.get(name, "") for name in named)
         self.policy = RetryPolicy(retries=settings.retries)
         self.budget = budget
         self.rng = random.Random()
@@ -86,9 +86,7 @@ class ClientPool:
         """The key from the environment; a missing key is fatal only when configured explicitly."""
         key = self._env.get(key_env)
         if key:
-            if len(key) >= MIN_SECRET_LENGTH:
-                with self._lock:
-                    self._secrets.add(key)
+            self.redact.add(key)
             return key
         if required:
             raise MissingKeyError(
@@ -96,12 +94,6 @@ class ClientPool:
                 f"(api_key_env in {self.settings.source}); export it before running"
             )
         return PLACEHOLDER_KEY
-
-    def redact(self, text: str) -> str:
-        """Remove every API key this process has used from `text`."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
 
     def sync_client(self, base_url: str | None, key_env: str, key: str) -> openai.OpenAI:
         with self._lock:
@@ -478,7 +470,9 @@ class _Request:
         model = self.llm.model
         saved = model.cost_usd(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
         latency, ttft = float(entry["latency_s"]), entry["ttft_s"]
-        self._record(usage, latency=latency, ttft=ttft, cached=True, saved=saved)
+        calls = tuple(ToolCall(**call) for call in entry["tool_calls"])
+        answer = _answered(entry["text"], calls, entry["finish_reason"])
+        self._record(usage, latency=latency, ttft=ttft, cached=True, saved=saved, answer=answer)
         raw = entry["raw"]
         if raw is not None:
             raw = _response_type(self.endpoint).model_validate(raw)
@@ -489,7 +483,7 @@ class _Request:
             latency_s=latency,
             cost_usd=None if saved is None else 0.0,
             finish_reason=entry["finish_reason"],
-            tool_calls=tuple(ToolCall(**call) for call in entry["tool_calls"]),
+            tool_calls=calls,
             ttft_s=ttft,
             usage_estimated=entry["usage_estimated"],
             raw=raw,
@@ -500,8 +494,9 @@ class _Request:
         usage = Usage(**entry["usage"])
         saved = self.llm.model.cost_usd(usage.prompt_tokens, 0)
         latency = float(entry["latency_s"])
-        self._record(usage, latency=latency, cached=True, saved=saved)
         vectors = tuple(tuple(vector) for vector in entry["vectors"])
+        answer = _vectors(len(vectors), len(vectors[0]) if vectors else 0)
+        self._record(usage, latency=latency, cached=True, saved=saved, answer=answer)
         cost = None if saved is None else 0.0
         return Embeddings(vectors, self.llm.model.name, usage, latency, cost, cached=True)
 
@@ -522,7 +517,8 @@ class _Request:
             self._record(usage, latency=latency, cost=cost, error=exc)
             raise exc
         vectors = tuple(tuple(float(x) for x in item.embedding) for item in data)
-        self._record(usage, latency=latency, cost=cost)
+        answer = _vectors(len(vectors), len(vectors[0]) if vectors else 0)
+        self._record(usage, latency=latency, cost=cost, answer=answer)
         self._put({"vectors": vectors, "usage": usage.__dict__, "latency_s": latency})
         return Embeddings(vectors, self.llm.model.name, usage, latency, cost)
 
@@ -644,7 +640,9 @@ class _Request:
         cost = model.cost_usd(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
         self.settle(cost)  # before the slot frees, so the next request sees the spend
         permit.release(tokens=usage.total_tokens)
-        self._record(usage, latency=latency, cost=cost, ttft=ttft)
+        self._record(
+            usage, latency=latency, cost=cost, ttft=ttft, answer=_answered(text, calls, finish)
+        )
         completion = Completion(
             text=text,
             model=model.name,
@@ -671,10 +669,23 @@ class _Request:
         error: BaseException | None = None,
         cached: bool = False,
         saved: float | None = None,
+        answer: Answered | None = None,
     ) -> None:
         trace = current_trace()
         if trace is None:
             return
+        text, calls, finish = answer if answer is not None else ("", (), None)
+        failure = None if error is None else f"{type(error).__name__}: {error}"
+        exchanged, cut = exchange(
+            self.llm.role,
+            self.endpoint,
+            sent_messages(self.endpoint, self.body),
+            text,
+            self.pool.redact,
+            finish_reason=finish,
+            tool_calls=calls,
+            error=failure,
+        )
         trace.add(
             CallRecord(
                 endpoint=self.endpoint,
@@ -691,8 +702,22 @@ class _Request:
                 retry_causes=tuple(self.causes),
                 cached=cached,
                 saved_usd=saved,
+                exchange=exchanged,
+                cut=cut,
             )
         )
+
+
+Answered: TypeAlias = tuple[str, Sequence[tuple[str, object]], str | None]
+
+
+def _answered(text: str, calls: Sequence[ToolCall], finish: str | None) -> Answered:
+    """An answer as a transcript keeps it: text, (name, arguments) of each tool call, finish."""
+    return text, [(call.name, call.arguments) for call in calls], finish
+
+
+def _vectors(count: int, dimensions: int) -> Answered:
+    return f"[{count} embedding(s) of {dimensions} dimensions]", (), None
 
 
 class TextStream:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TypeGuard, cast
 
 from pytest_llmeval.errors import BaselineError
+from pytest_llmeval.report.diff import transcript_diff
 from pytest_llmeval.report.schema import (
     SCHEMA,
     VERSION,
@@ -68,13 +69,14 @@ def _fingerprints(row: Result) -> list[str]:
 
 
 def compare_row(base: Result, row: Result) -> RowComparison:
-    """One test x model against its baseline row: rates, p-value, verdict, prompt change."""
+    """One test x model against its baseline row: rates, p-value, verdict, prompt change; and
+    for a regressed or changed row, the prompt diff and an answer from each run."""
     base_valid = base["passed"] + base["failed"]
     valid = row["passed"] + row["failed"]
     alpha = 1.0 - float(row["plan"].get("confidence", 0.95))
     p_value = drop_p_value(base["passed"], base_valid, row["passed"], valid)
     old, new = _fingerprints(base), _fingerprints(row)
-    return {
+    compared: RowComparison = {
         "test": row["test"],
         "model": row["model"],
         "baseline_passed": base["passed"],
@@ -86,6 +88,11 @@ def compare_row(base: Result, row: Result) -> RowComparison:
         "regressed": row.get("verdict") != "error" and p_value <= alpha,
         "prompt_changed": bool(old and new and old != new),
     }
+    if compared["regressed"] or compared["prompt_changed"]:
+        diff = transcript_diff(base, row)
+        if diff is not None:
+            compared["diff"] = diff
+    return compared
 
 
 def compare(report: Report, baseline: Report, source: str) -> BaselineComparison:

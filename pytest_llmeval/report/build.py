@@ -31,6 +31,7 @@ from pytest_llmeval.report.suites import compare, gated
 from pytest_llmeval.sandbox.code import sandbox_summary
 from pytest_llmeval.verdict.sampling import STOP_COMPLETED, STOP_ERRORS, STOP_SETTLED, Sampled
 from pytest_llmeval.verdict.stats import pass_at_k
+from pytest_llmeval.verdict.transcript import DEFAULT_RECORD, kept_samples
 
 
 def result_row(
@@ -70,9 +71,16 @@ def result_row(
 
 
 def sampled_result(
-    nodeid: str, test: str, model: ModelInfo, sampled: Sampled, message: str | None
+    nodeid: str,
+    test: str,
+    model: ModelInfo,
+    sampled: Sampled,
+    message: str | None,
+    record: str = DEFAULT_RECORD,
 ) -> Result:
-    """The record of one test x model that was sampled."""
+    """The record of one test x model that was sampled; `record` chooses the samples that keep
+    their transcripts (`verdict.transcript.kept_samples`)."""
+    kept = kept_samples([r.outcome for r in sampled.records], record)
     return result_row(
         nodeid,
         test,
@@ -86,7 +94,7 @@ def sampled_result(
         ci=sampled.interval,
         wall_s=round(sampled.wall_s, 6),
         message=message,
-        samples=[record.to_dict() for record in sampled.records],
+        samples=[r.to_dict(transcript=i in kept) for i, r in enumerate(sampled.records)],
     )
 
 

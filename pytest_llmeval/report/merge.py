@@ -9,7 +9,8 @@ from pytest_llmeval.report.schema import ModelInfo, Report, Row
 
 
 def merge_reports(reports: Sequence[Report]) -> Report:
-    """Rows of every shard, totals recomputed; a test x model found in two shards is an error."""
+    """Rows of every shard, totals recomputed; a test x model found in two shards is an error.
+    The shards' `--llm-record` carries over when they agree."""
     rows: dict[str, Row] = {}
     models: dict[str, ModelInfo] = {}
     for report in reports:
@@ -24,4 +25,8 @@ def merge_reports(reports: Sequence[Report]) -> Report:
     budget = None
     if budgets:
         budget = (sum(b["limit_usd"] for b in budgets), sum(b["spent_usd"] for b in budgets))
-    return build_report(rows.values(), models, budget)
+    merged = build_report(rows.values(), models, budget)
+    records = {r["record"] for r in reports if "record" in r}
+    if len(records) == 1:
+        merged["record"] = records.pop()
+    return merged

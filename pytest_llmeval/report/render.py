@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import TypedDict
 
+from pytest_llmeval.report.answers import HEADING, example_blocks
 from pytest_llmeval.report.baseline import change, rate_text, suite_change
 from pytest_llmeval.report.build import ROLE_HEADER, role_cost, roles_used
 from pytest_llmeval.report.schema import Report, Result, Row, RowComparison
@@ -157,18 +158,32 @@ def markdown(report: Report, limit: int = COMMENT_LIMIT) -> str:
     """GitHub-flavoured Markdown for `$GITHUB_STEP_SUMMARY` or a PR comment.
 
     Longer than `limit` characters (a PR comment holds 65,536), the table keeps only the rows
-    that need attention: not passed, regressed or with a changed prompt.
+    that need attention: not passed, regressed or with a changed prompt. Example answers (and
+    prompt diffs against the baseline) follow, as many as fit.
     """
+    blocks = example_blocks(report, report["tests"])
     text = _markdown(report, report["tests"])
-    if len(text) <= limit:
-        return text
-    versus = _comparisons(report)
-    notable = [r for r in report["tests"] if _notable(r, versus.get(_key(r)))]
-    text = _markdown(report, notable, len(report["tests"]) - len(notable))
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - len(_TRUNCATED)].rsplit("\n", 1)[0]
-    return cut + _TRUNCATED
+    if len(text) > limit:
+        versus = _comparisons(report)
+        notable = [r for r in report["tests"] if _notable(r, versus.get(_key(r)))]
+        text = _markdown(report, notable, len(report["tests"]) - len(notable))
+    if len(text) > limit:
+        cut = text[: limit - len(_TRUNCATED)].rsplit("\n", 1)[0]
+        return cut + _TRUNCATED
+    return text + _fitting(blocks, limit - len(text))
+
+
+def _fitting(blocks: list[str], room: int) -> str:
+    """The example answers that fit in `room` characters, and how many did not."""
+    if not blocks:
+        return ""
+    text = f"\n{HEADING}\n"
+    for shown, block in enumerate(blocks):
+        more = f"\n{len(blocks) - shown} more in the JSON and HTML reports.\n"
+        if len(text) + len(block) + 2 + len(more) > room:
+            return text + more if shown else ""
+        text += f"\n{block}\n"
+    return text
 
 
 def _observed(row: Result) -> bool:

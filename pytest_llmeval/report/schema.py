@@ -15,6 +15,9 @@ Each type has one constructor, in the module that owns what it describes:
 | `ModelInfo`, `PlanInfo` | `config.ModelSettings.to_dict`, `verdict.marker.Plan.to_dict` |
 | `SuiteRow`, `PairedComparison`, `Route` | `report.suites` |
 | `RowComparison`, `BaselineComparison` | `report.baseline.compare_row`, `report.baseline.compare` |
+| `Transcript`, `Exchange`, `Message` | `verdict.transcript` |
+| `TranscriptDiff`, `ExampleAnswer` | `report.diff` |
+| `HistoryPoint`, `HistorySeries` | `report.history` |
 
 Reports read from disk are checked and then typed as `Report` in one place,
 `report.baseline.load_report`. `NotRequired` keys are the ones the plugin writes only sometimes;
@@ -134,6 +137,7 @@ class SandboxRun(TypedDict):
     isolation: str
     cases_passed: NotRequired[int]  # these two only when the tests were a list of cases
     cases: NotRequired[int]
+    detail: NotRequired[str]  # why the hidden tests failed (capped), when they did
 
 
 class Turn(TypedDict):
@@ -144,6 +148,39 @@ class Turn(TypedDict):
     passed: bool
     required: bool
     message: str | None
+
+
+class Message(TypedDict):
+    """One message sent to a model, redacted and capped (`verdict.transcript`)."""
+
+    role: str
+    content: str
+
+
+class ToolCallText(TypedDict):
+    name: str
+    arguments: str
+
+
+class Exchange(TypedDict):
+    """One call of a sample as its transcript keeps it (`verdict.transcript.exchange`): the
+    messages sent (a completion's prompt or an embedding's inputs as user messages) and the
+    answer, redacted, then each text capped."""
+
+    role: str  # model | judge | embedding | rival
+    endpoint: str
+    messages: list[Message]
+    answer: str
+    finish_reason: str | None
+    tool_calls: list[ToolCallText]
+    error: str | None  # the call's error type and message, when it failed
+
+
+class Transcript(TypedDict):
+    """What a sample sent and received, kept under `--llm-record` (`verdict.transcript`)."""
+
+    calls: list[Exchange]
+    truncated: bool  # some text was cut at the cap; each cut text says how much
 
 
 class Sample(TypedDict):
@@ -169,6 +206,7 @@ class Sample(TypedDict):
     turns: NotRequired[list[Turn]]  # only for tests that score dialogue turns
     roles: NotRequired[dict[str, RoleTotals]]  # judge / embedding calls, apart from the model's
     judgements: NotRequired[list[Judged]]
+    transcript: NotRequired[Transcript]  # kept for the samples `--llm-record` chooses
 
 
 class Result(TypedDict):
@@ -380,6 +418,23 @@ class SuiteSections(TypedDict):
     preferences: NotRequired[list[Preference]]  # only when a test asked the judge to compare
 
 
+class ExampleAnswer(TypedDict):
+    """One sample's answer shown beside the other run's (`report.diff`)."""
+
+    index: int
+    outcome: str
+    answer: str
+    message: str | None  # the assertion message of a failed sample
+
+
+class TranscriptDiff(TypedDict):
+    """Baseline and current side by side for a regressed or changed row (`report.diff`)."""
+
+    prompt_diff: list[str]  # unified diff lines of the messages sent; [] when they are the same
+    baseline: ExampleAnswer | None
+    current: ExampleAnswer | None
+
+
 class RowComparison(TypedDict):
     """One test x model against its baseline row (`report.baseline.compare_row`)."""
 
@@ -393,6 +448,7 @@ class RowComparison(TypedDict):
     alpha: float
     regressed: bool
     prompt_changed: bool
+    diff: NotRequired[TranscriptDiff]  # when regressed or changed and both runs have transcripts
 
 
 class SuiteComparison(TypedDict):
@@ -438,7 +494,30 @@ class Report(SuiteSections):
     budget: BudgetInfo | None
     totals: dict[str, ModelTotals]
     tests: list[Row]
+    record: NotRequired[str]  # --llm-record: which samples keep transcripts
     baseline: NotRequired[BaselineComparison]  # with --llm-baseline, or `compare --baseline`
+
+
+class HistoryPoint(TypedDict):
+    """One run of a test x model in the `--llm-history` database (`report.history`)."""
+
+    run: int  # the run's id, increasing
+    created_at: str
+    commit: str | None
+    passed: int
+    valid: int
+    rate: float | None
+    ci: list[float]  # [low, high]
+    cost_usd: float | None
+    verdict: str
+
+
+class HistorySeries(TypedDict):
+    """A test x model over the runs kept in the history, oldest first (`report.history`)."""
+
+    test: str
+    model: str
+    points: list[HistoryPoint]
 
 
 class Started(TypedDict):

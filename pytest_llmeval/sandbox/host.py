@@ -101,10 +101,14 @@ class SandboxResult:
         return self
 
 
+DETAIL_LINES = 12  # of the candidate's stderr kept in the report when its hidden tests failed
+DETAIL_LIMIT = 1_500
+
+
 def run_record(result: SandboxResult) -> SandboxRun:
     """What a sample's record (and the report) keeps of a run: the status, the solution's
-    length, the time and the isolation; and how many hidden test cases passed, when the tests
-    were a list of cases."""
+    length, the time and the isolation; how many hidden test cases passed, when the tests were
+    a list of cases; and why it did not pass (the message and the end of stderr)."""
     run: SandboxRun = {
         "status": result.status,
         "lines": result.lines,
@@ -115,6 +119,10 @@ def run_record(result: SandboxResult) -> SandboxRun:
     if result.cases is not None and result.cases_passed is not None:
         run["cases_passed"] = result.cases_passed
         run["cases"] = result.cases
+    if not result.passed:
+        tail = result.stderr.strip().splitlines()[-DETAIL_LINES:]
+        detail = "\n".join([result.message or result.status, *tail])
+        run["detail"] = detail if len(detail) <= DETAIL_LIMIT else detail[-DETAIL_LIMIT:]
     return run
 
 

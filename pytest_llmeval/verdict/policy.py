@@ -125,14 +125,14 @@ def _corrected_message(sampled: Sampled, judged: JudgedVerdict) -> str:
 def describe(exc: BaseException, classifier: Classifier, test_file: Path) -> str:
     """The exception in one line (secrets redacted), who raised it if not the test, and the
     line of the test file it came through."""
-    text = classifier.redact("".join(traceback.format_exception_only(exc)).strip())
+    text = "".join(traceback.format_exception_only(exc)).strip()
     origin = classifier.harness(exc)
     if origin is not None:
         text += f" (raised by {origin}, not by the test's checks)"
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == test_file]
     if frames:
         text += f"\n  at {test_file.name}:{frames[-1].lineno}: {frames[-1].line}"
-    return text
+    return classifier.redact(text)
 
 
 def junit_properties(result: Result, regression: RowComparison | None) -> list[tuple[str, str]]:

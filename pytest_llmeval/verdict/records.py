@@ -9,7 +9,15 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from pytest_llmeval.report.schema import Call, Judged, RoleTotals, Sample, SandboxRun, Turn
+from pytest_llmeval.report.schema import (
+    Call,
+    Exchange,
+    Judged,
+    RoleTotals,
+    Sample,
+    SandboxRun,
+    Turn,
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,8 @@ class CallRecord:
     cached: bool = False
     saved_usd: float | None = None
     role: str = "model"  # the model under test, or the judge, embedding model or rival
+    exchange: Exchange | None = None  # what was sent and answered, redacted and capped
+    cut: bool = False  # some text of the exchange was capped
 
     def to_dict(self) -> Call:
         call: Call = {
@@ -138,9 +148,10 @@ class SampleRecord:
     turns: tuple[TurnCheck, ...] = ()
     judgements: tuple[Judged, ...] = ()
 
-    def to_dict(self) -> Sample:
+    def to_dict(self, transcript: bool = False) -> Sample:
         """The model's own calls make the sample's latency, tokens and cost; the judge's and
-        the embedding model's are counted apart, under `roles`."""
+        the embedding model's are counted apart, under `roles`. With `transcript`, what the
+        calls sent and received too."""
         own = [c for c in self.calls if c.role == "model"]
         costs = [c.cost_usd for c in own if c.cost_usd is not None]
         ttfts = [c.ttft_s for c in own if c.ttft_s is not None]
@@ -171,6 +182,12 @@ class SampleRecord:
             record["roles"] = {role: role_totals(self.calls, role) for role in sorted(roles)}
         if self.judgements:
             record["judgements"] = list(self.judgements)
+        exchanges = [c for c in self.calls if c.exchange is not None]
+        if transcript and exchanges:
+            record["transcript"] = {
+                "calls": [c.exchange for c in exchanges if c.exchange is not None],
+                "truncated": any(c.cut for c in exchanges),
+            }
         return record
 
 

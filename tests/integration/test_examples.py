@@ -175,3 +175,32 @@ def test_ci_example_uses_only_real_options() -> None:
     used = {o for path in texts for o in re.findall(r"--llm-[a-z-]+", path.read_text())}
     assert {"--llm-cache", "--llm-baseline", "--llm-report-md", "--llm-fail-on"} <= used
     assert used <= offered
+
+
+def test_the_prompt_change_example_regresses_and_shows_its_diff(tmp_path: Path) -> None:
+    """docs/reports.md's walk-through: a baseline, EXAMPLE_PROMPT=v2, and the diff it shows."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "EXAMPLE_PROMPT")}
+    command = [
+        sys.executable, "-m", "pytest", "examples/test_short_answers.py", "-p", "no:cacheprovider",
+        "--llm-models=demo-careful", f"--llm-baseline={tmp_path / 'base.json'}",
+    ]  # fmt: skip
+    first = subprocess.run(
+        [*command, "--llm-update-baseline"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = subprocess.run(
+        [*command, f"--llm-report={tmp_path / 'r.json'}"],
+        cwd=ROOT,
+        env={**env, "EXAMPLE_PROMPT": "v2"},
+        capture_output=True,
+        text=True,
+    )
+    assert second.returncode == 1, second.stdout + second.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    (regressed,) = [r for r in report["baseline"]["rows"] if r["regressed"]]
+    assert regressed["test"].endswith("test_arithmetic") and regressed["prompt_changed"]
+    assert regressed["diff"]["prompt_diff"][1:] == [
+        "-user: What is 17 + 25? Answer with a number only.",
+        "+user: What is 17 + 25? Show your working, then give the number.",
+    ]
+    assert regressed["diff"]["current"]["answer"] == "17 + 25 = 42, so the answer is 42."

@@ -114,6 +114,7 @@ def row(test: str, passed: int, failed: int, prints: list[str]) -> dict[str, Any
         "verdict": "passed",
         "plan": {"confidence": 0.95},
         "fingerprints": prints,
+        "samples": [],
     }
 
 

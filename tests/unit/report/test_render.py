@@ -35,7 +35,16 @@ def synthetic_row(i: int, verdict: str) -> dict[str, Any]:
         "verdict": verdict,
         "plan": {"pass_rate": 0.8, "mode": "not_worse", "marked": True},
         "metrics": {"latency_p50_s": 0.1, "cost_usd": None, "cached_samples": 0},
+        "samples": [failing_sample(i, "`" * 5 + "<b>x</b> " * 100)] if verdict == "failed" else [],
     }
+
+
+def failing_sample(index: int, answer: str) -> dict[str, Any]:
+    call = {"role": "model", "endpoint": "chat", "answer": answer, "error": None,
+            "messages": [{"role": "user", "content": "q"}], "finish_reason": "stop",
+            "tool_calls": []}  # fmt: skip
+    transcript = {"calls": [call], "truncated": False}
+    return {"index": index, "outcome": "failed", "message": "bad", "transcript": transcript}
 
 
 def test_markdown_fits_a_pr_comment() -> None:
@@ -52,3 +61,22 @@ def test_markdown_fits_a_pr_comment() -> None:
     assert len(cut) <= 5000 and cut.endswith(
         "(truncated to fit; the JSON and HTML reports have everything)\n"
     )
+
+
+def test_failing_answers_follow_as_many_as_fit() -> None:
+    from pytest_llmeval.report.render import markdown
+
+    report = {
+        "tests": [synthetic_row(i, "failed") for i in range(40)],
+        "totals": {},
+        "budget": None,
+    }
+    full = markdown(report, limit=10**9)
+    section = full.split("### What the models said", 1)[1]
+    assert section.count("<details>") == 40 and "[... 605 more]" in section
+    assert "``````\n" + "`" * 5 + "<b>x</b>" in section  # a fence longer than the answer's
+    table = markdown(report, limit=10**9).split("### What the models said")[0]
+    short = markdown(report, limit=len(table) + 3000)
+    assert len(short) <= len(table) + 3000
+    shown = short.count("<details>")
+    assert 0 < shown < 40 and f"{40 - shown} more in the JSON and HTML reports." in short
