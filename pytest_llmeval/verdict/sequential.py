@@ -9,10 +9,15 @@ Fraction, so proofs can be exact).
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
+
+from pytest_llmeval.verdict.stats import Mode, binom_cdf, pass_threshold
 
 
 @dataclass(frozen=True)
@@ -113,3 +118,199 @@ def truncated_sprt(
 
 def mean_samples(design: Design, rates: Sequence[float]) -> list[float]:
     return [float(operating(design, p).expected_samples) for p in rates]
+
+
+TOLERANCE = 0.02
+"""Power a sequential design may lose against the fixed-N test, at any true rate."""
+
+_MARGIN = 1e-9  # float evaluations are within 1e-12 of the exact values; checks leave this much
+_ALTERNATIVES = (2.0, 2.5, 3.0, 4.0, 5.0)  # standard errors below the pass rate
+_FAIL_LEVELS = (0.8, 1.0)  # Wald's fail bound log(1 / alpha), scaled
+_PASS_LEVELS = (0.0, 0.5)  # pass bound: -(c - 1/2) + this
+_OFFSETS = (-0.3, -0.2, -0.1, 0.0, 0.1, 0.2)  # true rates the search spends least at
+_GRID = 32
+_DEPTH = 16
+
+Stop = tuple[int, int, int]  # (samples k, passes s, number of paths that stop there)
+
+
+def stops(design: Design) -> tuple[tuple[Stop, ...], tuple[Stop, ...]]:
+    """Where the design fails and passes, with integer path counts that do not depend on the
+    rate: P(stop at k with s passes) = count * p**s * (1 - p)**(k - s)."""
+    low, counts = 0, [1]  # counts[i]: paths still running with low + i passes
+    failed: list[Stop] = []
+    passed: list[Stop] = []
+    for k in range(1, design.n + 1):
+        step = [*counts, 0]
+        for i in range(len(counts)):
+            step[i + 1] += counts[i]
+        fail_at, pass_at = design.fail_at[k - 1], design.pass_at[k - 1]
+        first = last = None
+        for i, count in enumerate(step):
+            s = low + i
+            if s <= fail_at:
+                failed.append((k, s, count))
+            elif s >= pass_at:
+                passed.append((k, s, count))
+            elif first is None:
+                first = last = i
+            else:
+                last = i
+        if first is None or last is None:
+            break
+        low, counts = low + first, step[first : last + 1]
+    return tuple(failed), tuple(passed)
+
+
+def weigh(states: Sequence[Stop], p: float, by_samples: bool = False) -> float:
+    """Sum of the states' probabilities at rate p (times k with `by_samples`), in floats."""
+    n = max((k for k, _, _ in states), default=0)
+    up, down = [1.0] * (n + 1), [1.0] * (n + 1)
+    for i in range(n):
+        up[i + 1] = up[i] * p
+        down[i + 1] = down[i] * (1.0 - p)
+    if by_samples:
+        return math.fsum(k * count * up[s] * down[k - s] for k, s, count in states)
+    return math.fsum(count * up[s] * down[k - s] for k, s, count in states)
+
+
+def exact_weight(states: Sequence[Stop], p: Fraction) -> Fraction:
+    """The same sum in exact arithmetic."""
+    a, d = p.numerator, p.denominator
+    n = max((k for k, _, _ in states), default=0)
+    total = sum(count * a**s * (d - a) ** (k - s) * d ** (n - k) for k, s, count in states)
+    return Fraction(total, d**n)
+
+
+def keeps_power(failed: Sequence[Stop], n: int, last_fail: int, p0: float, tol: float) -> bool:
+    """P(fail) >= the fixed-N test's P(fail) - tol at every rate in [0, p0].
+
+    Both are nonincreasing in the rate (a design fails a down-set of outcomes), so on [a, b]
+    the design fails at least as often as at b and the fixed test at most as often as at a;
+    intervals where that bound is not enough are halved.
+    """
+    design_cache: dict[float, float] = {}
+    fixed_cache: dict[float, float] = {}
+
+    def holds(a: float, b: float) -> bool:
+        if b not in design_cache:
+            design_cache[b] = weigh(failed, b)
+        if a not in fixed_cache:
+            fixed_cache[a] = binom_cdf(last_fail, n, a)
+        return design_cache[b] >= fixed_cache[a] - tol + _MARGIN
+
+    todo = [(p0 * i / _GRID, p0 * (i + 1) / _GRID, 0) for i in range(_GRID)]
+    while todo:
+        a, b, depth = todo.pop()
+        if holds(a, b):
+            continue
+        if depth == _DEPTH:
+            return False
+        mid = (a + b) / 2
+        todo += [(a, mid, depth + 1), (mid, b, depth + 1)]
+    return True
+
+
+def _sprt_bounds(
+    n: int, p0: float, last_fail: int, sd: float, shape: tuple[float, float, float], alpha: float
+) -> tuple[list[int], list[int]]:
+    """Early bounds of a truncated SPRT of p0 against p0 - c standard errors, with curtailment."""
+    c, fail_level, pass_level = shape
+    p1 = max(p0 - c * sd, p0 / 10)
+    up, down = math.log(p1 / p0), math.log((1 - p1) / (1 - p0))
+    upper, lower = -fail_level * math.log(alpha), pass_level + 0.5 - c
+    fail_at, pass_at = [], []
+    for k in range(1, n):
+        # The log-likelihood ratio s*up + (k - s)*down falls as the passes s rise.
+        passes = min(math.ceil((lower - k * down) / (up - down) - 1e-12), last_fail + 1)
+        fails = max(math.floor((upper - k * down) / (up - down) + 1e-12), last_fail - (n - k))
+        pass_at.append(max(passes, 0))
+        fail_at.append(min(fails, pass_at[-1] - 1))
+    return fail_at, pass_at
+
+
+def _finish(
+    n: int, fail_at: list[int], pass_at: list[int], p0: Fraction, alpha: Fraction
+) -> tuple[Design, tuple[tuple[Stop, ...], tuple[Stop, ...]]] | None:
+    """Close the early bounds at sample n with the laxest fail bound that keeps
+    P(fail at p0) <= alpha exactly, or None when the early failures alone spend more."""
+    failed, passed = stops(Design((*fail_at, n), (*pass_at, n + 1)))
+    a, d = p0.numerator, p0.denominator
+    limit = alpha.numerator * d**n
+    spent, last = 0, -1
+    for k, s, count in sorted(failed, key=lambda st: (st[0] == n, st[1])):
+        spent += count * a**s * (d - a) ** (k - s) * d ** (n - k) * alpha.denominator
+        if spent > limit:
+            if k < n:
+                return None
+            break
+        if k == n:
+            last = s
+    design = Design((*fail_at, last), (*pass_at, last + 1))
+    return design, (
+        tuple(st for st in failed if st[0] < n or st[1] <= last),
+        (*passed, *(st for st in failed if st[0] == n and st[1] > last)),
+    )
+
+
+def _objective(design: Design, failed: Sequence[Stop], passed: Sequence[Stop], rates, base) -> float:
+    every = (*failed, *passed)
+    return sum(weigh(every, p, by_samples=True) / b for p, b in zip(rates, base, strict=True))
+
+
+def _not_worse(n: int, p0: Fraction, alpha: Fraction, last_fail: int, tol: float) -> Design:
+    """The fastest verified truncated SPRT for the fixed-N rule "fail at <= last_fail passes",
+    else that rule curtailed."""
+    base_design = curtailed(n, last_fail)
+    if last_fail < 0 or last_fail >= n:
+        return base_design
+    rate = float(p0)
+    rates = sorted({min(0.99, max(0.01, rate + x)) for x in _OFFSETS})
+    base_failed, base_passed = stops(base_design)
+    base = [weigh((*base_failed, *base_passed), p, by_samples=True) for p in rates]
+    sd = math.sqrt(rate * (1 - rate) / n)
+    ranked = []
+    seen = set()
+    for shape in itertools.product(_ALTERNATIVES, _FAIL_LEVELS, _PASS_LEVELS):
+        fail_at, pass_at = _sprt_bounds(n, rate, last_fail, sd, shape, float(alpha))
+        finished = _finish(n, fail_at, pass_at, p0, alpha)
+        if finished is None or finished[0] in seen:
+            continue
+        design, (failed, passed) = finished
+        seen.add(design)
+        ranked.append((_objective(design, failed, passed, rates, base), len(ranked), design, failed, shape))
+    ranked.sort()
+    for score, _, design, failed, shape in ranked:
+        if score >= len(rates):
+            break
+        if keeps_power(failed, n, last_fail, rate, tol):
+            return design
+    return base_design
+
+
+def mirror(design: Design) -> Design:
+    """The same design with passes and failures swapped (and so its verdicts)."""
+    return Design(
+        tuple(k - b for k, b in enumerate(design.pass_at, start=1)),
+        tuple(k - b for k, b in enumerate(design.fail_at, start=1)),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def design_for(samples: int, pass_rate: float, confidence: float, mode: str) -> Design:
+    """The sequential design for a `not_worse` or `proven` verdict over at most `samples`.
+
+    Its false verdict rate at true rate = pass_rate is <= 1 - confidence (checked exactly) and its
+    power is the fixed-N test's minus at most TOLERANCE at every rate (checked on a grid with
+    a rigorous bound between points); otherwise it is the curtailed fixed-N test.
+    """
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    p0 = Fraction(str(pass_rate))
+    alpha = 1 - Fraction(str(confidence))
+    threshold = pass_threshold(samples, pass_rate, confidence, mode)
+    if mode == "not_worse":
+        return _not_worse(samples, p0, alpha, threshold - 1, TOLERANCE)
+    if mode == "proven":
+        return mirror(_not_worse(samples, 1 - p0, alpha, samples - threshold, TOLERANCE))
+    raise ValueError(f"sequential designs are for not_worse and proven, got {mode!r}")
