@@ -124,9 +124,9 @@ TOLERANCE = 0.02
 """Power a sequential design may lose against the fixed-N test, at any true rate."""
 
 _MARGIN = 1e-9  # float evaluations are within 1e-12 of the exact values; checks leave this much
-_ALTERNATIVES = (2.0, 2.5, 3.0, 4.0, 5.0)  # standard errors below the pass rate
-_FAIL_LEVELS = (0.8, 1.0)  # Wald's fail bound log(1 / alpha), scaled
-_PASS_LEVELS = (0.0, 0.5)  # pass bound: -(c - 1/2) + this
+_ALTERNATIVES = (1.5, 2.0, 3.0, 4.0, 5.0)  # standard errors below the pass rate
+_FAIL_LEVELS = (1.0, 1.3)  # Wald's fail bound log(1 / alpha), scaled
+_PASS_LEVELS = (-0.5, 0.0, 0.5)  # pass bound: -(c - 1/2) + this
 _OFFSETS = (-0.3, -0.2, -0.1, 0.0, 0.1, 0.2)  # true rates the search spends least at
 _GRID = 32
 _DEPTH = 16
@@ -199,7 +199,10 @@ def keeps_power(failed: Sequence[Stop], n: int, last_fail: int, p0: float, tol: 
             fixed_cache[a] = binom_cdf(last_fail, n, a)
         return design_cache[b] >= fixed_cache[a] - tol + _MARGIN
 
-    todo = [(p0 * i / _GRID, p0 * (i + 1) / _GRID, 0) for i in range(_GRID)]
+    points = [p0 * i / _GRID for i in range(_GRID + 1)]
+    if not all(holds(q, q) for q in points):
+        return False
+    todo = [(a, b, 0) for a, b in itertools.pairwise(points)]
     while todo:
         a, b, depth = todo.pop()
         if holds(a, b):
