@@ -120,13 +120,19 @@ def mean_samples(design: Design, rates: Sequence[float]) -> list[float]:
     return [float(operating(design, p).expected_samples) for p in rates]
 
 
-TOLERANCE = 0.02
-"""Power a sequential design may lose against the fixed-N test, at any true rate."""
+TOLERANCE = 0.02  # power a design may lose against the fixed-N test, at any true rate
 
 _MARGIN = 1e-9  # float evaluations are within 1e-12 of the exact values; checks leave this much
 _ALTERNATIVES = (1.5, 2.0, 3.0, 4.0, 5.0)  # standard errors below the pass rate
 _FAIL_LEVELS = (1.0, 1.3)  # Wald's fail bound log(1 / alpha), scaled
 _PASS_LEVELS = (-0.5, 0.0, 0.5)  # pass bound: -(c - 1/2) + this
+_SHAPES = tuple(itertools.product(_ALTERNATIVES, _FAIL_LEVELS, _PASS_LEVELS))
+_WIDE_UP_TO = 50  # small designs are cheap to build: search more shapes
+_WIDE_SHAPES = tuple(
+    itertools.product(
+        (1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0), (0.8, 1.0, 1.3), (-1.0, -0.5, 0.0, 0.5, 1.0)
+    )
+)
 _OFFSETS = (-0.3, -0.2, -0.1, 0.0, 0.1, 0.2)  # true rates the search spends least at
 _GRID = 32
 _DEPTH = 16
@@ -256,9 +262,11 @@ def _finish(
     )
 
 
-def _objective(design: Design, failed: Sequence[Stop], passed: Sequence[Stop], rates, base) -> float:
-    every = (*failed, *passed)
-    return sum(weigh(every, p, by_samples=True) / b for p, b in zip(rates, base, strict=True))
+def _relative_samples(
+    states: Sequence[Stop], rates: Sequence[float], base: Sequence[float]
+) -> float:
+    """Expected samples at each rate over the curtailed test's, summed over the rates."""
+    return sum(weigh(states, p, by_samples=True) / b for p, b in zip(rates, base, strict=True))
 
 
 def _not_worse(n: int, p0: Fraction, alpha: Fraction, last_fail: int, tol: float) -> Design:
@@ -272,18 +280,20 @@ def _not_worse(n: int, p0: Fraction, alpha: Fraction, last_fail: int, tol: float
     base_failed, base_passed = stops(base_design)
     base = [weigh((*base_failed, *base_passed), p, by_samples=True) for p in rates]
     sd = math.sqrt(rate * (1 - rate) / n)
-    ranked = []
-    seen = set()
-    for shape in itertools.product(_ALTERNATIVES, _FAIL_LEVELS, _PASS_LEVELS):
+    ranked: list[tuple[float, int, Design, tuple[Stop, ...]]] = []
+    seen: set[Design] = set()
+    shapes = _SHAPES if n > _WIDE_UP_TO else _WIDE_SHAPES
+    for shape in shapes:
         fail_at, pass_at = _sprt_bounds(n, rate, last_fail, sd, shape, float(alpha))
         finished = _finish(n, fail_at, pass_at, p0, alpha)
         if finished is None or finished[0] in seen:
             continue
         design, (failed, passed) = finished
         seen.add(design)
-        ranked.append((_objective(design, failed, passed, rates, base), len(ranked), design, failed, shape))
+        score = _relative_samples((*failed, *passed), rates, base)
+        ranked.append((score, len(ranked), design, failed))
     ranked.sort()
-    for score, _, design, failed, shape in ranked:
+    for score, _, design, failed in ranked:
         if score >= len(rates):
             break
         if keeps_power(failed, n, last_fail, rate, tol):
@@ -300,7 +310,7 @@ def mirror(design: Design) -> Design:
 
 
 @functools.lru_cache(maxsize=256)
-def design_for(samples: int, pass_rate: float, confidence: float, mode: str) -> Design:
+def design_for(samples: int, pass_rate: float, confidence: float, mode: Mode) -> Design:
     """The sequential design for a `not_worse` or `proven` verdict over at most `samples`.
 
     Its false verdict rate at true rate = pass_rate is <= 1 - confidence (checked exactly) and its
@@ -309,11 +319,11 @@ def design_for(samples: int, pass_rate: float, confidence: float, mode: str) -> 
     """
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
+    if mode not in ("not_worse", "proven"):
+        raise ValueError(f"sequential designs are for not_worse and proven, got {mode!r}")
     p0 = Fraction(str(pass_rate))
     alpha = 1 - Fraction(str(confidence))
     threshold = pass_threshold(samples, pass_rate, confidence, mode)
     if mode == "not_worse":
         return _not_worse(samples, p0, alpha, threshold - 1, TOLERANCE)
-    if mode == "proven":
-        return mirror(_not_worse(samples, 1 - p0, alpha, samples - threshold, TOLERANCE))
-    raise ValueError(f"sequential designs are for not_worse and proven, got {mode!r}")
+    return mirror(_not_worse(samples, 1 - p0, alpha, samples - threshold, TOLERANCE))

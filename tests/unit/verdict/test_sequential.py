@@ -80,7 +80,9 @@ MARGIN = 1e-9  # float sums below are within (n + 5) * 2**-53 < 1e-13 of exact: 
 GRID = 1 << 10
 
 
-def stopping_counts(design: Design) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+def stopping_counts(
+    design: Design,
+) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
     """(k, passes, number of paths) of every state where the design fails, and passes."""
     running, failed, passed = {0: 1}, [], []
     for k in range(1, design.n + 1):
@@ -101,9 +103,7 @@ def stopping_counts(design: Design) -> tuple[list[tuple[int, int, int]], list[tu
 
 
 def exact_probability(states: list[tuple[int, int, int]], p: Fraction) -> Fraction:
-    return sum(
-        (count * p**s * (1 - p) ** (k - s) for k, s, count in states), start=Fraction(0)
-    )
+    return sum((count * p**s * (1 - p) ** (k - s) for k, s, count in states), start=Fraction(0))
 
 
 def float_probability(states: list[tuple[int, int, int]], n: int, q: float) -> float:
@@ -172,7 +172,9 @@ def test_design_for_guarantees_at_typical_sizes(mode: str) -> None:
 @pytest.mark.parametrize("confidence", CONFIDENCES)
 @pytest.mark.parametrize("pass_rate", PASS_RATES)
 @pytest.mark.parametrize("mode", MODES)
-def test_design_for_guarantees_for_every_size(mode: str, pass_rate: float, confidence: float) -> None:
+def test_design_for_guarantees_for_every_size(
+    mode: str, pass_rate: float, confidence: float
+) -> None:
     sequential = [prove(n, pass_rate, confidence, mode) for n in range(1, MAX_N + 1)]
     if pass_rate < 0.99 and (mode == "not_worse" or pass_rate <= 0.9):
         assert sum(sequential[49:]) >= 100  # the search finds a design for most sizes
@@ -182,7 +184,9 @@ def test_design_for_saves_samples_where_it_matters() -> None:
     design = design_for(30, 0.8, 0.95, "not_worse")
     base = curtailed(30, 19)
     spent = mean_samples(design, [0.5, 0.8, 0.99])
-    assert all(a < 0.7 * b for a, b in zip(spent, mean_samples(base, [0.5, 0.8, 0.99])))
+    assert all(
+        a < 0.7 * b for a, b in zip(spent, mean_samples(base, [0.5, 0.8, 0.99]), strict=True)
+    )
 
 
 def test_proven_is_the_mirror_of_not_worse() -> None:
