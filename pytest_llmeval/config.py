@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 APIS = ("chat", "completion", "embedding")
 JUDGE_FORMATS = ("json_schema", "json_object", "text")
+DESIGNS = ("sequential", "fixed")  # how not_worse and proven verdicts stop
 DEFAULT_CALIBRATION = "llmeval-calibration.json"
 
 _TOP_KEYS = {
@@ -25,6 +26,7 @@ _TOP_KEYS = {
     "models",
     "default_models",
     "samples",
+    "design",
     "concurrency",
     "timeout",
     "retries",
@@ -145,6 +147,7 @@ class Settings:
     models: Mapping[str, ModelSettings] = field(default_factory=dict)
     selected: tuple[str, ...] = ()
     samples: int = 10
+    design: str = "sequential"  # the markers' default: "fixed" for fixed-N with curtailment
     concurrency: int = 8
     timeout: float = 60.0
     retries: int = 2
@@ -324,6 +327,7 @@ def parse_table(table: Mapping[str, Any], source: str) -> Settings:
         models=declared,
         selected=selected,
         samples=_int(table, "samples", source, 10, minimum=1),
+        design=_choice(table, "design", source, DESIGNS),
         concurrency=_int(table, "concurrency", source, 8, minimum=1),
         timeout=_float(table, "timeout", source, 60.0, positive=True) or 60.0,
         retries=_int(table, "retries", source, 2, minimum=0),

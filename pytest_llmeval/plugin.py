@@ -481,7 +481,8 @@ def _read_spec(node: pytest.Item | pytest.Function) -> EvalSpec:
 
 def _plan(config: pytest.Config, spec: EvalSpec, model: str) -> Plan:
     """The marker resolved for one model, with the config's default and `--llm-samples`."""
-    return spec.resolve(model, config.stash[SETTINGS].samples, config.getoption("llm_samples"))
+    settings = config.stash[SETTINGS]
+    return spec.resolve(model, settings.samples, config.getoption("llm_samples"), settings.design)
 
 
 def _item_plan(item: pytest.Item, model: str) -> Plan:

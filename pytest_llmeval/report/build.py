@@ -81,7 +81,7 @@ def sampled_result(
     """The record of one test x model that was sampled; `record` chooses the samples that keep
     their transcripts (`verdict.transcript.kept_samples`)."""
     kept = kept_samples([r.outcome for r in sampled.records], record)
-    return result_row(
+    result = result_row(
         nodeid,
         test,
         model,
@@ -96,6 +96,9 @@ def sampled_result(
         message=message,
         samples=[r.to_dict(transcript=i in kept) for i, r in enumerate(sampled.records)],
     )
+    if sampled.decision is not None:
+        result["decision"] = sampled.decision
+    return result
 
 
 def broken_result(

@@ -56,6 +56,8 @@ class PlanInfo(TypedDict):
     population: NotRequired[str]  # fixed | sampled
     judged: NotRequired[bool]  # the judge graded its samples: all ran, the verdict may be corrected
     paired: NotRequired[bool]  # runs on a pair of models (`llm_rival`): a row per pair, no suite
+    design: NotRequired[str]  # not_worse and proven: sequential | fixed (with curtailment)
+    expected_samples: NotRequired[float]  # what the design spends on average at p = pass_rate
 
 
 class Call(TypedDict):
@@ -209,6 +211,15 @@ class Sample(TypedDict):
     transcript: NotRequired[Transcript]  # kept for the samples `--llm-record` chooses
 
 
+class Decision(TypedDict):
+    """How a sequential verdict stopped (`verdict.sampling`): the samples judged, in launch
+    order, when the design decided, the bound it crossed, and the samples run past the stop."""
+
+    at: int
+    overshoot: int  # launched before the stop was known (concurrency), not counted in the verdict
+    why: str
+
+
 class Result(TypedDict):
     """One test x model as a worker records it (`report.build.result_row`); the controller turns
     it into a report `Row`. Also the shape of an interrupted test's `interrupted-*.json`."""
@@ -230,6 +241,7 @@ class Result(TypedDict):
     subject: NotRequired[str]  # a benchmark case's `llmeval_subject`
     in_order: NotRequired[str]  # why the case did not run ahead of its turn
     judged: NotRequired[JudgedVerdict]  # a test whose samples the judge graded
+    decision: NotRequired[Decision]  # a test stopped by a sequential design
 
 
 class Metrics(TypedDict):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from pytest_llmeval.config import APIS, Settings
+from pytest_llmeval.config import APIS, DESIGNS, Settings
 from pytest_llmeval.errors import ConfigError
-from pytest_llmeval.verdict.stats import MODES, pass_threshold
+from pytest_llmeval.verdict.sequential import Design, curtailed, design_for, expected_samples
+from pytest_llmeval.verdict.stats import MODES, Mode, pass_threshold
 from pytest_llmeval.verdict.suite import POPULATIONS
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 DEFAULT_WILDCARD = "*"
 _KWARGS = (
     "pass_rate", "samples", "confidence", "mode", "models", "api", "suite", "population",
-    "judge",
+    "judge", "design",
 )  # fmt: skip
 
 
@@ -36,8 +37,15 @@ class EvalSpec:
     suite: bool = False
     population: str = "fixed"
     judge: str | None = None  # this test's judge model, instead of the run's
+    design: str | None = None  # None: the config's `design`
 
-    def resolve(self, model: str, default_samples: int, samples_override: int | None) -> Plan:
+    def resolve(
+        self,
+        model: str,
+        default_samples: int,
+        samples_override: int | None,
+        default_design: str = "sequential",
+    ) -> Plan:
         """The concrete plan for one model; the marker was validated, so lookups succeed."""
         rate = self.pass_rate
         if isinstance(rate, Mapping):
@@ -50,7 +58,7 @@ class EvalSpec:
             samples = self.samples or default_samples
         return Plan(
             float(rate), samples, self.confidence, self.mode, self.marked,
-            self.suite, self.population,
+            self.suite, self.population, design=self.design or default_design,
         )  # fmt: skip
 
     def mentioned_models(self) -> set[str]:
@@ -79,6 +87,27 @@ class Plan:
     population: str = "fixed"
     judged: bool = False  # graded by the judge: every sample runs, the verdict may be corrected
     paired: bool = False  # runs on a pair of models (`llm_rival`): not a case of a suite
+    design: str = "sequential"
+
+    @property
+    def sequential(self) -> bool:
+        """Stopped by a sequential design: a marked not_worse or proven test whose samples need
+        not all run (a suite's case and a judged test run them all)."""
+        return (
+            self.design == "sequential"
+            and self.marked
+            and self.mode in ("not_worse", "proven")
+            and not (self.suite or self.judged)
+        )
+
+    def stopping(self) -> Design:
+        """The design that stops this plan: the sequential one, else fixed-N with curtailment."""
+        if self.sequential:
+            return design_for(self.samples, self.pass_rate, self.confidence, cast(Mode, self.mode))
+        mode = cast(Mode, self.mode)
+        return curtailed(
+            self.samples, pass_threshold(self.samples, self.pass_rate, self.confidence, mode) - 1
+        )
 
     def to_dict(self) -> PlanInfo:
         info: PlanInfo = {
@@ -95,6 +124,10 @@ class Plan:
             info["judged"] = True
         if self.paired:
             info["paired"] = True
+        if self.marked and self.mode in ("not_worse", "proven") and not self.suite:
+            info["design"] = "sequential" if self.sequential else "fixed"
+            if not self.judged:
+                info["expected_samples"] = expected_samples(self.stopping(), self.pass_rate)
         return info
 
 
@@ -148,9 +181,13 @@ def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> 
     judge = kwargs.get("judge")
     if judge is not None and (not isinstance(judge, str) or not judge):
         raise ConfigError(f"{prefix}: judge={judge!r} must be a model name")
+    design = kwargs.get("design")
+    if design is not None and design not in DESIGNS:
+        raise ConfigError(f"{prefix}: design={design!r} must be one of {', '.join(DESIGNS)}")
     return EvalSpec(
-        pass_rate, samples, float(confidence), mode, models, api, True, suite, population, judge
-    )
+        pass_rate, samples, float(confidence), mode, models, api, True, suite, population, judge,
+        design,
+    )  # fmt: skip
 
 
 def check_models(spec: EvalSpec, known: set[str], where: str) -> None:

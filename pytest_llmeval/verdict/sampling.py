@@ -20,14 +20,16 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pytest_llmeval.errors import BodyError
-from pytest_llmeval.report.schema import JudgedVerdict
+from pytest_llmeval.report.schema import Decision, JudgedVerdict
 from pytest_llmeval.verdict.marker import Plan
 from pytest_llmeval.verdict.records import SampleRecord, SampleTrace, tracing
+from pytest_llmeval.verdict.sequential import completion
 from pytest_llmeval.verdict.stats import (
     Mode,
     Verdict,
     clopper_pearson,
     final_verdict,
+    min_valid_samples,
     settled,
     thresholds,
 )
@@ -95,6 +97,7 @@ class Sampled:
     first_failure: BaseException | None = None
     first_error: BaseException | None = None
     judged: JudgedVerdict | None = None  # a judged test's verdict on the true rate, if corrected
+    decision: Decision | None = None  # how a sequential design stopped
 
     @property
     def passes(self) -> int:
@@ -132,18 +135,26 @@ class _Tally:
     control: BaseException | None = None
     raised: dict[int, BaseException] = field(default_factory=dict)
     waiting: dict[int, SampleRecord] = field(default_factory=dict)
+    decided_at: int | None = None  # samples judged (in launch order) when the design decided
+    done_at: int | None = None  # samples judged when sampling could stop (gate settled too)
 
     def __post_init__(self) -> None:
         p = self.plan
         mode = "observed" if p.suite else p.mode  # a suite's case observes; the suite judges
         self.table = thresholds(p.samples, p.pass_rate, p.confidence, cast(Mode, mode))
+        self.design = p.stopping() if p.sequential else None
+        # Which samples run must not depend on timing when a cache replays them (ordered); a
+        # sequential verdict depends on the order of outcomes, so it judges them in launch order
+        # too, so that a sample's own latency (a quick error, a short answer) cannot bias it.
+        self.replayable = self.ordered
+        self.ordered = self.ordered or self.design is not None
 
     def may_launch(self, launched: int, width: int) -> bool:
-        """Start sample `launched` now? Ordered: sample i runs iff i < width or the verdict
-        was still open on the prefix of i - width + 1 samples."""
+        """Start sample `launched` now? Replayable: sample i runs iff i < width or the verdict
+        was still open on the prefix of i - width + 1 samples; else while it is open."""
         if self.control is not None or launched >= self.plan.samples:
             return False
-        return launched < self.open_prefix + width if self.ordered else not self.done
+        return launched < self.open_prefix + width if self.replayable else not self.done
 
     def run(self, index: int, body: Callable[[], object]) -> SampleRecord | BaseException:
         trace = SampleTrace(index)
@@ -225,12 +236,41 @@ class _Tally:
         remaining = self.plan.samples - self.counted
         if (self.plan.suite or self.plan.judged) and remaining:
             return  # every sample runs: a suite's statistics, a judged correction need them all
-        self.verdict = settled(self.passes, self.valid, remaining, self.plan.samples, self.table)
+        if self.design is None:
+            self.verdict = settled(
+                self.passes, self.valid, remaining, self.plan.samples, self.table
+            )
+        elif self.verdict is None:  # the design's first verdict is final
+            self.verdict = self._sequential(remaining)
+            if self.verdict is not None:
+                self.decided_at = self.counted
         self.done = self.verdict is not None and (
             self.verdict == "error"
             or self.gate is None
             or self.gate(self.passes, self.valid, remaining)
         )
+        if self.done and self.done_at is None:
+            self.done_at = self.counted
+
+    def _sequential(self, remaining: int) -> Verdict | None:
+        """The design's verdict on the valid samples judged so far, in launch order; at the end
+        of a run that errors left short of the design's last look, the verdict every
+        completion would give, else the one that keeps the false-verdict bound (pass for
+        not_worse, fail for proven)."""
+        assert self.design is not None
+        k, passes, n = self.valid, self.passes, self.plan.samples
+        if k + remaining < min_valid_samples(n):
+            return "error"
+        if k and passes <= self.design.fail_at[k - 1]:
+            return "failed"
+        if k and passes >= self.design.pass_at[k - 1]:
+            return "passed"
+        if remaining:
+            return None
+        best = completion(self.design, k, passes, "passed")
+        if self.plan.mode == "not_worse":
+            return "failed" if best == "failed" else "passed"
+        return "passed" if completion(self.design, k, passes, "failed") == "passed" else "failed"
 
     def abort(self, exc: BaseException, wall_s: float) -> None:
         """Hand the samples that finished before `exc` cut sampling short to `on_abort`."""
@@ -254,7 +294,7 @@ class _Tally:
         first: dict[str, BaseException | None] = {}
         for record in self.records:
             first.setdefault(record.outcome, self.raised.get(record.index))
-        return Sampled(
+        sampled = Sampled(
             self.plan,
             self.records,
             verdict,
@@ -263,6 +303,32 @@ class _Tally:
             first.get("failed"),
             first.get("error"),
         )
+        if self.design is not None:
+            sampled.decision = self._decision()
+        return sampled
+
+    def _decision(self) -> Decision:
+        """How the sequential design stopped: where, on what bound, and what ran past it."""
+        assert self.design is not None
+        ran = len(self.records)
+        at = self.decided_at if self.decided_at is not None else ran
+        judged = sorted(self.records, key=lambda r: r.index)[:at]
+        valid = [r for r in judged if r.outcome != "error"]
+        passes = sum(r.outcome == "passed" for r in valid)
+        k = len(valid)
+        crossed = k > 0 and (
+            passes <= self.design.fail_at[k - 1] or passes >= self.design.pass_at[k - 1]
+        )
+        if self.verdict == "error":
+            why = f"too few valid samples ({k} of {at})"
+        elif not crossed:
+            why = f"samples spent, {k} valid, no bound crossed: {self.verdict} (the safe side)"
+        elif self.verdict == "failed":
+            why = f"{passes} passes in {k} valid <= fail bound {self.design.fail_at[k - 1]}"
+        else:
+            why = f"{passes} passes in {k} valid >= pass bound {self.design.pass_at[k - 1]}"
+        stop = self.done_at if self.done_at is not None else ran
+        return {"at": at, "overshoot": max(0, ran - stop), "why": why}
 
 
 def run_sync(

@@ -1,4 +1,4 @@
-"""Sequential designs over Bernoulli samples, evaluated exactly (groundwork for issue 17).
+"""Sequential designs over Bernoulli samples, evaluated exactly.
 
 A design stops at sample k (1-based) with "failed" once the passes so far are <= fail_at[k-1],
 or with "passed" once they are >= pass_at[k-1]; at k = n one of the two must hold. Dynamic
@@ -83,6 +83,25 @@ def operating(design: Design, p: Any) -> Operating:
                 running[passes] = prob
         spent.append(stopped)
     return Operating(failed, passed, tuple(spent))
+
+
+def completion(design: Design, k: int, passes: int, outcome: str) -> str:
+    """The verdict `design` reaches from `passes` in `k` samples when every later sample has
+    `outcome` ("passed" or "failed"): the best and the worst case of a run cut short."""
+    step = outcome == "passed"
+    for j in range(k + 1, design.n + 1):
+        passes += step
+        if passes <= design.fail_at[j - 1]:
+            return "failed"
+        if passes >= design.pass_at[j - 1]:
+            return "passed"
+    return "failed" if passes <= design.fail_at[-1] else "passed"
+
+
+@functools.lru_cache(maxsize=1024)
+def expected_samples(design: Design, p: float) -> float:
+    """The mean number of samples `design` spends at true rate `p`, to one decimal."""
+    return round(float(operating(design, p).expected_samples), 1)
 
 
 def fixed(n: int, fail_below: int) -> Design:
@@ -324,6 +343,8 @@ def design_for(samples: int, pass_rate: float, confidence: float, mode: Mode) ->
     p0 = Fraction(str(pass_rate))
     alpha = 1 - Fraction(str(confidence))
     threshold = pass_threshold(samples, pass_rate, confidence, mode)
+    if not 0 < pass_rate < 1:  # a rate of 0 or 1 leaves nothing to weigh: one outcome decides
+        return curtailed(samples, threshold - 1)
     if mode == "not_worse":
         return _not_worse(samples, p0, alpha, threshold - 1, TOLERANCE)
     return mirror(_not_worse(samples, 1 - p0, alpha, samples - threshold, TOLERANCE))
