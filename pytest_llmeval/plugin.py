@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_llmeval.calls import CACHE_MODES
-from pytest_llmeval.config import ModelSettings, Settings, find_config_file, load_settings
+from pytest_llmeval.config import (
+    DESIGNS,
+    ModelSettings,
+    Settings,
+    find_config_file,
+    load_settings,
+)
 from pytest_llmeval.errors import BaselineError, ConfigError, HistoryError
 from pytest_llmeval.lookahead import SessionFixtures, Upcoming, global_reason, readiness
 from pytest_llmeval.sandbox import ISOLATIONS
@@ -174,6 +180,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--llm-report", metavar="PATH", help="write the JSON report (every sample) to PATH"
+    )
+    group.addoption(
+        "--llm-design",
+        type=_choice(DESIGNS),
+        default=None,
+        metavar="HOW",
+        help="how not_worse and proven verdicts stop, for markers that do not say (design=): "
+        "sequential (default; the config's `design` key) or fixed (fixed-N with curtailment)",
     )
     group.addoption(
         "--llm-record",
@@ -482,7 +496,8 @@ def _read_spec(node: pytest.Item | pytest.Function) -> EvalSpec:
 def _plan(config: pytest.Config, spec: EvalSpec, model: str) -> Plan:
     """The marker resolved for one model, with the config's default and `--llm-samples`."""
     settings = config.stash[SETTINGS]
-    return spec.resolve(model, settings.samples, config.getoption("llm_samples"), settings.design)
+    design = config.getoption("llm_design") or settings.design
+    return spec.resolve(model, settings.samples, config.getoption("llm_samples"), design)
 
 
 def _item_plan(item: pytest.Item, model: str) -> Plan:

@@ -606,8 +606,23 @@ def _need(plan: PlanInfo) -> str:
     return f"{plan['pass_rate']:.2f} {plan['mode']}"
 
 
+def stop_text(result: Result) -> str:
+    """Why sampling stopped, in words: the design's bound, or the old reasons."""
+    decision = result.get("decision")
+    if decision is None:
+        return result["stop_reason"]
+    text = f"stopped after {decision['at']}: {decision['why']}"
+    if decision["overshoot"]:
+        text += f"; {decision['overshoot']} more ran (launched before the stop), not counted"
+    return text
+
+
 def _stop(result: Row) -> str:
     reason, run, planned = result["stop_reason"], result["run"], result["plan"].get("samples", 0)
+    decision = result.get("decision")
+    if decision is not None:
+        extra = f"+{decision['overshoot']}" if decision["overshoot"] else ""
+        return f"seq {decision['at']}{extra}/{planned}"
     if reason == STOP_SETTLED:
         return f"settled {run}/{planned}"
     if reason == STOP_COMPLETED:

@@ -18,7 +18,7 @@ from functools import cache
 from importlib.resources import files
 from typing import NotRequired, TypedDict
 
-from pytest_llmeval.report.build import role_cost
+from pytest_llmeval.report.build import role_cost, stop_text
 from pytest_llmeval.report.render import headline
 from pytest_llmeval.report.schema import (
     Exchange,
@@ -33,6 +33,7 @@ from pytest_llmeval.report.schema import (
     TranscriptDiff,
 )
 from pytest_llmeval.report.suites import suite_name
+from pytest_llmeval.verdict.marker import design_text
 from pytest_llmeval.verdict.stats import clopper_pearson
 
 # Samples in the order a reader wants them: failures and errors first, then passes.
@@ -234,7 +235,10 @@ def _seconds(value: float | None) -> float | None:
 
 def _need(row: Row) -> str:
     plan = row["plan"]
-    return f"{plan['pass_rate']:.2f} {plan['mode']}" if plan.get("marked", True) else "once"
+    if not plan.get("marked", True):
+        return "once"
+    design = design_text(plan)
+    return f"{plan['pass_rate']:.2f} {plan['mode']}" + (f" ({design})" if design else "")
 
 
 def _exchange(call: Exchange, texts: _Interned) -> _HtmlExchange:
@@ -360,7 +364,7 @@ def _row(row: Row, models: _Interned, files: _Interned, suites: _Interned,
         "hi": round(row["ci"][1], 4),
         "vd": row["verdict"],
         "need": _need(row),
-        "stop": row["stop_reason"],
+        "stop": stop_text(row),
         "p50": _seconds(row["metrics"]["latency_p50_s"]),
         "c": _dollars(row["metrics"]["cost_usd"]),
         "ca": row["metrics"].get("cached_samples", 0),

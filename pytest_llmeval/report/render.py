@@ -183,6 +183,21 @@ def _fitting(blocks: list[str], room: int) -> str:
     return text
 
 
+def _sequential(tests: Sequence[Row]) -> list[str]:
+    """What the sequential verdicts (`seq`) spent against the most their markers allow."""
+    rows = [r for r in tests if "decision" in r]
+    if not rows:
+        return []
+    spent = sum(r["run"] for r in rows)
+    most = sum(r["plan"]["samples"] for r in rows)
+    return [
+        "",
+        f"`seq`: {len(rows)} sequential verdicts ran {spent} of at most {most} samples "
+        f"({1 - spent / most:.0%} not spent); each stops once its design's bounds decide, with "
+        "the fixed-N test's guarantee.",
+    ]
+
+
 def _observed(row: Result) -> bool:
     """A case of a gated suite that ran: its suite's gate judges it, not its own row."""
     return gated(row) and row["verdict"] != "error"
@@ -212,6 +227,7 @@ def _markdown(report: Report, tests: Sequence[Row], left_out: int = 0) -> str:
         metrics = row["metrics"]
         plan = row["plan"]
         need = f"{plan['pass_rate']:.2f} {plan['mode']}" if plan.get("marked", True) else "once"
+        need += " seq" if plan.get("design") == "sequential" else ""
         cells = [
             ICONS.get(row["verdict"], ""),
             f"`{_cell(row['test'])}`",
@@ -238,6 +254,7 @@ def _markdown(report: Report, tests: Sequence[Row], left_out: int = 0) -> str:
         ]
     if observed:
         lines += ["", f"{len(observed)} cases of gated suites are judged by their suites below."]
+    lines += _sequential(tests)
     lines += _suite_gates(report)
     lines += _judged(tests)
     lines += _preferences(report)

@@ -74,6 +74,20 @@ class EvalSpec:
 UNMARKED = EvalSpec(marked=False)
 
 
+def design_text(plan: PlanInfo) -> str | None:
+    """How a not_worse or proven verdict stops, and what it spends on average at the threshold:
+    "sequential, max 30, expected 13.9 at p = 0.80"."""
+    design = plan.get("design")
+    if design is None:
+        return None
+    kind = "sequential" if design == "sequential" else "fixed-N (curtailed)"
+    text = f"{kind}, max {plan['samples']}"
+    expected = plan.get("expected_samples")
+    if expected is not None:
+        text += f", expected {expected:g} at p = {plan['pass_rate']:.2f}"
+    return text
+
+
 @dataclass(frozen=True)
 class Plan:
     """One test x model: what to sample and how to judge it."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pytest_llmeval.verdict.marker import design_text
 from pytest_llmeval.verdict.stats import gate, min_valid_samples
 
 if TYPE_CHECKING:
@@ -98,6 +99,9 @@ def failure_message(sampled: Sampled, classifier: Classifier, test_file: Path) -
         )
     if judged is not None and judged["about"] == "judged_rate":
         text += f"\njudged by {judged['judge']!r}: {judged['note']}"
+    if sampled.decision is not None:
+        design = design_text(plan.to_dict())
+        text += f"\n{design}; stopped after {sampled.decision['at']}: {sampled.decision['why']}"
     first = sampled.first_failure if sampled.verdict == "failed" else sampled.first_error
     if first is not None:
         kind = "failure" if sampled.verdict == "failed" else "error"

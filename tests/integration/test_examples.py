@@ -72,6 +72,7 @@ def test_example_suite_runs_offline_against_the_demo_models(
         "test_repeats_a_word_on_request", "test_json_mode_answer_matches_the_schema",
         "test_support_dialogue", "test_support_reply_meets_the_rubric[angry]",
         "test_rag_answer_sticks_to_the_passages[norway]",
+        "test_hybrid_search_passes_hidden_cases",
     }  # fmt: skip
     assert {m for (_, m), v in verdicts.items() if v != "passed"} == {"demo-sloppy"}
     assert proc.returncode == 1

@@ -87,6 +87,11 @@ def test_pair(llm, llm_rival, judge):
     judge.compare(first, second, "shorter", labels=(llm.model.name, llm_rival.model.name))
 
 
+@pytest.mark.llmeval(pass_rate=0.5, samples=6)
+def test_sequential(llm):
+    assert "def" in llm.chat("Write add(a, b), stopped early").text
+
+
 TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
 
 
