@@ -39,18 +39,9 @@ from pytest_llmeval.report.schema import (
     Result,
     Sample,
 )
+from pytest_llmeval.testing.browser import CHROMIUM, CHROMIUM_FLAGS
 from pytest_llmeval.verdict.stats import clopper_pearson
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SIZES = (436, 5000)
 REPEATS = 3
 SAMPLES = 10
@@ -329,7 +320,7 @@ def main() -> None:
     header += f"{'rendered ms':>12} {'open ms':>8} {'filter ms':>10} {'search ms':>10}"
     lines = [header]
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_FLAGS))
         for rows in SIZES:
             report, history = synthetic(rows)
             page_html = html(report, history)

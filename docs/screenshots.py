@@ -16,16 +16,8 @@ from pathlib import Path
 
 from playwright.sync_api import Locator, Page, sync_playwright
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from pytest_llmeval.testing.browser import CHROMIUM, CHROMIUM_FLAGS
+
 WIDTH, HEIGHT = 1280, 900
 # The rows worth showing: failures with transcripts next to passes; a diff of the prompt.
 ROW = "d => !!d.querySelector('.sample.failed .transcript') && !!d.querySelector('.sample.passed')"
@@ -76,7 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_FLAGS))
         page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
         load(page, args.report)
         page.screenshot(path=args.out / "report-overview.png")

@@ -20,6 +20,7 @@ from pytest_llmeval.report.baseline import load_report
 from pytest_llmeval.report.html_report import html
 from pytest_llmeval.report.schema import HistorySeries, Report, Row, Transcript
 from pytest_llmeval.testing import Cycle, FakeGateway, RecordedRequest
+from pytest_llmeval.testing.browser import CHROMIUM_FLAGS
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = [
@@ -27,15 +28,6 @@ pytestmark = [
     pytest.mark.slow,  # two runs of the suite and a browser
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (the dev extra)")
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ALPHA = """
 import pytest
 
@@ -111,7 +103,7 @@ def report(built: dict[str, Report], suite: pytest.Pytester, gateway: FakeGatewa
 @pytest.fixture(scope="module")
 def browser() -> Iterator[sync_api.Browser]:
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_FLAGS))
         yield browser
         browser.close()
 

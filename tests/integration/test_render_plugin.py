@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_llmeval.testing import Cycle, FakeGateway
+from pytest_llmeval.testing.browser import CHROMIUM_FLAGS
 
 SUITE = """
 import pytest
@@ -91,13 +92,7 @@ def dump_dom(page: Path) -> str:
             [
                 CHROMIUM,
                 "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
+                *CHROMIUM_FLAGS,
                 f"--user-data-dir={profile}",
                 "--dump-dom",
                 page.as_uri(),
