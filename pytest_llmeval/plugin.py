@@ -841,9 +841,9 @@ class Sampler:
                 continue
             self.jobs[nodeid] = job
             if inspect.iscoroutinefunction(job.function):
-                engine.launch_async(nodeid, job.plan.samples, job.run_async)
+                engine.launch_async(nodeid, job.plan.cost(), job.run_async)
             else:
-                engine.launch(nodeid, job.plan.samples, job.run_sync)
+                engine.launch(nodeid, job.plan.cost(), job.run_sync)
         return self.reasons.get(current.nodeid, self.off)
 
 

@@ -123,6 +123,24 @@ class Plan:
             self.samples, pass_threshold(self.samples, self.pass_rate, self.confidence, mode) - 1
         )
 
+    def width(self, concurrency: int) -> int:
+        """Samples of this test in flight at once. A sequential test keeps about a quarter of
+        its expected samples in flight: more would run past its stop (overshoot), and the
+        shared window fills with other tests' samples instead."""
+        width = max(1, min(concurrency, self.samples))
+        if self.sequential:
+            width = min(width, max(2, math.ceil(self.expected() / 4)))
+        return width
+
+    def cost(self) -> int:
+        """What a run-ahead job of this plan counts against the lookahead: its expected samples
+        when it is sequential, else all of them."""
+        return math.ceil(self.expected()) if self.sequential else self.samples
+
+    def expected(self) -> float:
+        """Mean samples spent at true rate = pass_rate."""
+        return expected_samples(self.stopping(), self.pass_rate)
+
     def to_dict(self) -> PlanInfo:
         info: PlanInfo = {
             "pass_rate": self.pass_rate,
@@ -141,7 +159,7 @@ class Plan:
         if self.marked and self.mode in ("not_worse", "proven") and not self.suite:
             info["design"] = "sequential" if self.sequential else "fixed"
             if not self.judged:
-                info["expected_samples"] = expected_samples(self.stopping(), self.pass_rate)
+                info["expected_samples"] = self.expected()
         return info
 
 

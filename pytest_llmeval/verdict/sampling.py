@@ -349,7 +349,7 @@ def run_sync(
     nothing when this one would only wait for it)."""
     start = time.perf_counter()
     tally = _Tally(plan, classifier, gate, ordered, on_abort)
-    width = max(1, min(concurrency, plan.samples))
+    width = plan.width(concurrency)
     launched = 0
     pending: set[Future[SampleRecord | BaseException]] = set()
     if stop is not None and window is not None:
@@ -433,7 +433,7 @@ async def run_async(
     slot of the shared `window`."""
     start = time.perf_counter()
     tally = _Tally(plan, classifier, gate, ordered, on_abort)
-    width = max(1, min(concurrency, plan.samples))
+    width = plan.width(concurrency)
     launched = 0
     pending: set[asyncio.Task[SampleRecord | BaseException]] = set()
     slot: asyncio.Task[None] | None = None  # waits for a slot while our own samples run

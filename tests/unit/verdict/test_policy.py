@@ -96,9 +96,11 @@ def test_the_failure_message_gives_counts_interval_and_the_first_failure_redacte
     run = sampled("PF", PLAN)
     message = failure_message(run, CLASSIFIER, HERE)
     assert message is not None
-    first, second, third = message.splitlines()
+    first, design, second, third = message.splitlines()
     assert first.startswith(f"llmeval: {run.passes}/{run.passes + run.failures} samples passed")
     assert "pass_rate 0.80 [not_worse] not met; 0 errors" in first
+    assert design.startswith(f"sequential, max {PLAN.samples}, expected ")
+    assert "; stopped after " in design and "<= fail bound" in design
     assert second == "first failure: AssertionError: wrong answer from ***"
     assert third.startswith(f"  at {HERE.name}:") and "raise AssertionError" in third
     assert failure_message(sampled("P", PLAN), CLASSIFIER, HERE) is None

@@ -4,6 +4,7 @@ bounds, counts nothing launched past the stop, and takes the safe side when erro
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 
 import openai
@@ -122,3 +123,11 @@ def test_the_plan_reports_its_design_and_expected_samples() -> None:
     assert info["design"] == "sequential" and 5 < info["expected_samples"] < 20
     assert Plan(0.8, 30, 0.95, "not_worse", design="fixed").to_dict()["expected_samples"] == 24.9
     assert "design" not in Plan(0.8, 30, 0.95, "observed").to_dict()
+
+
+def test_a_sequential_test_keeps_a_quarter_of_its_expected_samples_in_flight() -> None:
+    expected = PLAN.expected()
+    assert PLAN.width(64) == max(2, math.ceil(expected / 4)) < 8
+    assert PLAN.width(1) == 1 and PLAN.cost() == math.ceil(expected)
+    fixed = Plan(0.8, 30, 0.95, "not_worse", design="fixed")
+    assert fixed.width(64) == 30 and fixed.cost() == 30
