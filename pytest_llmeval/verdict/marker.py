@@ -156,10 +156,9 @@ class Plan:
             info["judged"] = True
         if self.paired:
             info["paired"] = True
-        if self.marked and self.mode in ("not_worse", "proven") and not self.suite:
+        if self.marked and self.mode in ("not_worse", "proven") and not (self.suite or self.judged):
             info["design"] = "sequential" if self.sequential else "fixed"
-            if not self.judged:
-                info["expected_samples"] = self.expected()
+            info["expected_samples"] = self.expected()
         return info
 
 
