@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pytest_llmeval.config import APIS, DESIGNS, Settings
 from pytest_llmeval.errors import ConfigError
-from pytest_llmeval.verdict.sequential import Design, curtailed, design_for, expected_samples
+from pytest_llmeval.verdict.sequential import (
+    Design,
+    curtailed,
+    design_for,
+    expected_samples,
+    falls_back,
+)
 from pytest_llmeval.verdict.stats import MODES, Mode, pass_threshold
 from pytest_llmeval.verdict.suite import POPULATIONS
 
@@ -106,12 +112,14 @@ class Plan:
     @property
     def sequential(self) -> bool:
         """Stopped by a sequential design: a marked not_worse or proven test whose samples need
-        not all run (a suite's case and a judged test run them all)."""
+        not all run (a suite's case and a judged test run them all), and whose design is not
+        the fixed-N test's (what `design_for` falls back to, at a pass rate of 1 say)."""
         return (
             self.design == "sequential"
             and self.marked
             and self.mode in ("not_worse", "proven")
             and not (self.suite or self.judged)
+            and not falls_back(self.samples, self.pass_rate, self.confidence, cast(Mode, self.mode))
         )
 
     def stopping(self) -> Design:

@@ -329,6 +329,13 @@ def mirror(design: Design) -> Design:
 
 
 @functools.lru_cache(maxsize=256)
+def falls_back(samples: int, pass_rate: float, confidence: float, mode: Mode) -> bool:
+    """Whether `design_for` gives the curtailed fixed-N test (nothing to gain sequentially)."""
+    threshold = pass_threshold(samples, pass_rate, confidence, mode)
+    return design_for(samples, pass_rate, confidence, mode) == curtailed(samples, threshold - 1)
+
+
+@functools.lru_cache(maxsize=256)
 def design_for(samples: int, pass_rate: float, confidence: float, mode: Mode) -> Design:
     """The sequential design for a `not_worse` or `proven` verdict over at most `samples`.
 
