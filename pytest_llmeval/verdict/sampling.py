@@ -322,7 +322,10 @@ class _Tally:
         if self.verdict == "error":
             why = f"too few valid samples ({k} of {at})"
         elif not crossed:
-            why = f"samples spent, {k} valid, no bound crossed: {self.verdict} (the safe side)"
+            why = (
+                f"samples spent, {k} valid, no bound crossed: {self.verdict} (what every "
+                "completion gives, else the side the guarantee allows)"
+            )
         elif self.verdict == "failed":
             why = f"{passes} passes in {k} valid <= fail bound {self.design.fail_at[k - 1]}"
         else:
