@@ -43,7 +43,7 @@ def test_repeats_a_word_on_request(llm) -> None:
     assert "PASS" in text.upper(), f"expected PASS, got {text!r}"
 
 
-@pytest.mark.llmeval(api="chat", pass_rate={"smollm2-135m": 0.25, "*": 0.9}, samples=20)
+@pytest.mark.llmeval(api="chat", pass_rate={"smollm2-135m": 0.15, "*": 0.9}, samples=20)
 def test_json_mode_answer_matches_the_schema(llm) -> None:
     completion = llm.chat(
         'Classify the sentiment of "It broke after a week." as JSON: {"label": "..."} '
