@@ -3,6 +3,7 @@ regressed row, and beside the baseline's answer the prompt diff where the baseli
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 
@@ -42,11 +43,7 @@ def _block(summary: str, body: list[str]) -> str:
 
 
 def _label(test: str, model: str) -> str:
-    return f"<code>{_escape(test)}</code> [{_escape(model)}]"
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return f"<code>{html.escape(test, quote=False)}</code> [{html.escape(model, quote=False)}]"
 
 
 def example_blocks(report: Report, rows: Sequence[Row]) -> list[str]:
