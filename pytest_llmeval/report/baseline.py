@@ -74,7 +74,11 @@ def compare_row(base: Result, row: Result) -> RowComparison:
     base_valid = base["passed"] + base["failed"]
     valid = row["passed"] + row["failed"]
     alpha = 1.0 - float(row["plan"].get("confidence", 0.95))
-    p_value = drop_p_value(base["passed"], base_valid, row["passed"], valid)
+    passed, judged = row["passed"], valid
+    futile = row.get("gate_stop")
+    if futile is not None and futile["baseline"] == [base["passed"], base_valid]:
+        passed, judged = futile["passed"], futile["valid"]  # what the gate stopped on
+    p_value = drop_p_value(base["passed"], base_valid, passed, judged)
     old, new = _fingerprints(base), _fingerprints(row)
     compared: RowComparison = {
         "test": row["test"],

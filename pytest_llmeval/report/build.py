@@ -98,6 +98,8 @@ def sampled_result(
     )
     if sampled.decision is not None:
         result["decision"] = sampled.decision
+    if sampled.gate_stop is not None:
+        result["gate_stop"] = sampled.gate_stop
     return result
 
 
@@ -608,21 +610,28 @@ def _need(plan: PlanInfo) -> str:
 
 def stop_text(result: Result) -> str:
     """Why sampling stopped, in words: the design's bound, or the old reasons."""
-    decision = result.get("decision")
+    decision, futile = result.get("decision"), result.get("gate_stop")
     if decision is None:
-        return result["stop_reason"]
-    text = f"stopped after {decision['at']}: {decision['why']}"
-    if decision["overshoot"]:
-        text += f"; {decision['overshoot']} more ran (launched before the stop), not counted"
+        text = result["stop_reason"]
+    else:
+        text = f"stopped after {decision['at']}: {decision['why']}"
+        if decision["overshoot"]:
+            text += f"; {decision['overshoot']} more ran (launched before the stop), not counted"
+    if futile is not None:
+        text += f"; the baseline gate stopped after {futile['at']}: {futile['why']}"
     return text
 
 
 def _stop(result: Row) -> str:
     reason, run, planned = result["stop_reason"], result["run"], result["plan"].get("samples", 0)
     decision = result.get("decision")
+    futile = result.get("gate_stop")
+    gated = f" gate {futile['at']}" if futile is not None else ""
     if decision is not None:
         extra = f"+{decision['overshoot']}" if decision["overshoot"] else ""
-        return f"seq {decision['at']}{extra}/{planned}"
+        return f"seq {decision['at']}{extra}/{planned}{gated}"
+    if futile is not None:
+        return f"gate {futile['at']}/{planned}"
     if reason == STOP_SETTLED:
         return f"settled {run}/{planned}"
     if reason == STOP_COMPLETED:

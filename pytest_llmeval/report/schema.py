@@ -220,6 +220,17 @@ class Decision(TypedDict):
     why: str
 
 
+class GateStop(TypedDict):
+    """How the baseline gate stopped a test for futility (`verdict.futility`): the samples
+    judged then and their counts, on which the regression verdict is "not regressed"."""
+
+    at: int
+    passed: int
+    valid: int
+    baseline: list[int]  # [passes, valid] of the baseline row the gate ran against
+    why: str
+
+
 class Result(TypedDict):
     """One test x model as a worker records it (`report.build.result_row`); the controller turns
     it into a report `Row`. Also the shape of an interrupted test's `interrupted-*.json`."""
@@ -242,6 +253,7 @@ class Result(TypedDict):
     in_order: NotRequired[str]  # why the case did not run ahead of its turn
     judged: NotRequired[JudgedVerdict]  # a test whose samples the judge graded
     decision: NotRequired[Decision]  # a test stopped by a sequential design
+    gate_stop: NotRequired[GateStop]  # a test the baseline gate stopped for futility
 
 
 class Metrics(TypedDict):

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pytest_llmeval.verdict.futility import Gate
 from pytest_llmeval.verdict.marker import design_text
-from pytest_llmeval.verdict.stats import gate, min_valid_samples
+from pytest_llmeval.verdict.stats import min_valid_samples
 
 if TYPE_CHECKING:
     from pytest_llmeval.report.schema import JudgedVerdict, Result, Row, RowComparison
     from pytest_llmeval.verdict.marker import Plan
-    from pytest_llmeval.verdict.sampling import Classifier, Gate, Sampled
+    from pytest_llmeval.verdict.sampling import Classifier, Sampled
 
 FAIL_ON = ("both", "regression", "threshold")
 
@@ -29,7 +30,7 @@ def regression_gate(base: Row | None, plan: Plan, replaying: bool) -> Gate | Non
         return None
     base_valid = base["passed"] + base["failed"]
     least = min_valid_samples(plan.samples)
-    return gate(base["passed"], base_valid, 1.0 - plan.confidence, least)
+    return Gate(base["passed"], base_valid, 1.0 - plan.confidence, least, plan.samples)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pytest_llmeval.errors import BodyError
-from pytest_llmeval.report.schema import Decision, JudgedVerdict
+from pytest_llmeval.report.schema import Decision, GateStop, JudgedVerdict
+from pytest_llmeval.verdict.futility import Gate
 from pytest_llmeval.verdict.marker import Plan
 from pytest_llmeval.verdict.records import SampleRecord, SampleTrace, tracing
 from pytest_llmeval.verdict.sequential import completion
@@ -40,8 +41,6 @@ STOP_SETTLED = "settled"
 STOP_ERRORS = "errors"
 STOP_INTERRUPTED = "interrupted"
 
-# (passes, valid, remaining) -> True once a second verdict (the baseline gate's) is settled too.
-Gate = Callable[[int, int, int], bool]
 # Called with the samples that finished and the exception when sampling is cut short (Ctrl-C,
 # a plugin's timeout, a skip); the exception propagates afterwards.
 OnAbort = Callable[["Sampled", BaseException], None]
@@ -98,6 +97,7 @@ class Sampled:
     first_error: BaseException | None = None
     judged: JudgedVerdict | None = None  # a judged test's verdict on the true rate, if corrected
     decision: Decision | None = None  # how a sequential design stopped
+    gate_stop: GateStop | None = None  # the baseline gate stopped sampling for futility
 
     @property
     def passes(self) -> int:
@@ -137,6 +137,7 @@ class _Tally:
     waiting: dict[int, SampleRecord] = field(default_factory=dict)
     decided_at: int | None = None  # samples judged (in launch order) when the design decided
     done_at: int | None = None  # samples judged when sampling could stop (gate settled too)
+    futile: tuple[int, int] | None = None  # (passes, valid) when the gate stopped for futility
 
     def __post_init__(self) -> None:
         p = self.plan
@@ -244,13 +245,16 @@ class _Tally:
             self.verdict = self._sequential(remaining)
             if self.verdict is not None:
                 self.decided_at = self.counted
+        gated = None
+        if self.verdict not in (None, "error") and self.gate is not None:
+            gated = self.gate(self.passes, self.valid, remaining)
         self.done = self.verdict is not None and (
-            self.verdict == "error"
-            or self.gate is None
-            or self.gate(self.passes, self.valid, remaining)
+            self.verdict == "error" or self.gate is None or gated is not None
         )
         if self.done and self.done_at is None:
             self.done_at = self.counted
+            if gated == "futile":
+                self.futile = (self.passes, self.valid)
 
     def _sequential(self, remaining: int) -> Verdict | None:
         """The design's verdict on the valid samples judged so far, in launch order; at the end
@@ -305,6 +309,15 @@ class _Tally:
         )
         if self.design is not None:
             sampled.decision = self._decision()
+        if self.futile is not None and self.gate is not None:
+            passes, valid = self.futile
+            sampled.gate_stop = {
+                "at": self.done_at or 0,
+                "passed": passes,
+                "valid": valid,
+                "baseline": [self.gate.base_passes, self.gate.base_valid],
+                "why": self.gate.why(passes, valid),
+            }
         return sampled
 
     def _decision(self) -> Decision:

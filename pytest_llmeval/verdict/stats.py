@@ -276,24 +276,3 @@ def false_alarm_rate(base_n: int, n: int, rate: float, alpha: float) -> float:
         for j in range(n + 1)
         if regressed(i, base_n, j, n, alpha)
     )
-
-
-def gate(
-    base_passes: int, base_valid: int, alpha: float, least: int
-) -> Callable[[int, int, int], bool]:
-    """Stopping rule for the sampler: True once the regression verdict cannot change.
-
-    Completions with fewer than `least` valid samples get no verdict and do not count. For each
-    final valid count the p-value rises with the passes, so the fewest and the most reachable
-    passes bound every completion.
-    """
-
-    def settled(passes: int, valid: int, remaining: int) -> bool:
-        verdicts = {
-            regressed(base_passes, base_valid, final_passes, final, alpha)
-            for final in range(max(valid, least), valid + remaining + 1)
-            for final_passes in (passes, passes + final - valid)
-        }
-        return len(verdicts) <= 1
-
-    return settled

@@ -11,6 +11,7 @@ import pytest
 
 from pytest_llmeval.report.baseline import load_report
 from pytest_llmeval.testing import Cycle, FakeGateway
+from pytest_llmeval.verdict.stats import drop_p_value
 
 ALPHA = 0.05
 
@@ -219,3 +220,24 @@ def test_new(llm):
     args = ["--llm-models=m", "--llm-baseline=base.json"]
     assert suite.runpytest(*args, "--llm-fail-on=regression").ret == pytest.ExitCode.OK
     assert suite.runpytest(*args).ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_an_unchanged_model_stops_for_futility_and_a_drop_is_still_caught(
+    suite: pytest.Pytester, gateway: FakeGateway, plugin_args: list[str]
+) -> None:
+    make_baseline(suite, gateway, ["PASS"])
+    suite.makepyfile(test_suite=suite_file(0.8, "not_worse"))
+    args = ["--llm-models=m", "--llm-concurrency=1", "--llm-baseline=base.json", *plugin_args]
+    gateway.add_model("m", Cycle(["PASS"]))
+    suite.runpytest(*args, "--llm-report=same.json").assert_outcomes(passed=1)
+    doc = report(suite.path / "same.json")
+    row, compared = doc["tests"][0], doc["baseline"]["rows"][0]
+    stop = row["gate_stop"]
+    assert stop["baseline"] == [20, 20] and stop["passed"] == stop["valid"] == stop["at"]
+    assert row["run"] == stop["at"] < 20 and not compared["regressed"]
+    assert compared["p_value"] == drop_p_value(20, 20, stop["passed"], stop["valid"]) > ALPHA
+    gateway.add_model("m", Cycle(["PASS", "PASS", "FAIL"]))
+    dropped = suite.runpytest(*args, "--llm-report=drop.json")
+    assert dropped.ret == pytest.ExitCode.TESTS_FAILED
+    doc = report(suite.path / "drop.json")
+    assert "gate_stop" not in doc["tests"][0] and doc["baseline"]["regressions"] == 1

@@ -22,9 +22,10 @@ from pytest_llmeval.report.baseline import (
 )
 from pytest_llmeval.report.schema import SuiteGate
 from pytest_llmeval.report.suites import compare as suite_sections
+from pytest_llmeval.verdict.futility import Gate
 from pytest_llmeval.verdict.marker import Plan
 from pytest_llmeval.verdict.sampling import Classifier, run_sync
-from pytest_llmeval.verdict.stats import drop_p_value, false_alarm_rate, gate, regressed
+from pytest_llmeval.verdict.stats import drop_p_value, false_alarm_rate, regressed
 
 ALPHA = 0.05
 
@@ -74,7 +75,7 @@ def test_gate_is_settled_exactly_when_no_completion_flips_the_verdict(
     base_passes: int, base_n: int
 ) -> None:
     samples, least = 10, 5
-    settled = gate(base_passes, base_n, ALPHA, least)
+    settled = Gate(base_passes, base_n, ALPHA, least, samples)
     for valid in range(samples + 1):
         for remaining in range(samples - valid + 1):
             for passes in range(valid + 1):
@@ -83,7 +84,7 @@ def test_gate_is_settled_exactly_when_no_completion_flips_the_verdict(
                     for final in range(max(valid, least), valid + remaining + 1)
                     for extra in range(final - valid + 1)
                 }
-                assert settled(passes, valid, remaining) == (len(verdicts) <= 1)
+                assert (settled(passes, valid, remaining) == "settled") == (len(verdicts) <= 1)
 
 
 def test_gate_keeps_sampling_after_the_threshold_verdict_is_settled() -> None:
@@ -97,12 +98,12 @@ def test_gate_keeps_sampling_after_the_threshold_verdict_is_settled() -> None:
     alone = run_sync(plan, body, 1, classifier)
     assert alone.verdict == "passed" and len(alone.records) < 10
     calls = itertools.count()
-    gated = run_sync(plan, body, 1, classifier, gate(20, 20, ALPHA, 10))
+    gated = run_sync(plan, body, 1, classifier, Gate(20, 20, ALPHA, 10, 20))
     assert gated.verdict == "passed" and len(gated.records) > len(alone.records)
     valid, passes = len(gated.records), gated.passes
     assert regressed(20, 20, passes, valid, ALPHA)
-    assert gate(20, 20, ALPHA, 10)(passes, valid, 20 - valid)
-    assert not gate(20, 20, ALPHA, 10)(passes - 1 + 1, valid - 1, 21 - valid)
+    assert Gate(20, 20, ALPHA, 10, 20)(passes, valid, 20 - valid) == "settled"
+    assert Gate(20, 20, ALPHA, 10, 20)(passes - 1 + 1, valid - 1, 21 - valid) is None
 
 
 def row(test: str, passed: int, failed: int, prints: list[str]) -> dict[str, Any]:

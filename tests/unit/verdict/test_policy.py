@@ -120,8 +120,8 @@ def test_a_baseline_row_gates_sampling_except_under_replay() -> None:
     base = {"passed": 10, "failed": 0}
     rule = regression_gate(base, PLAN, replaying=False)
     assert rule is not None
-    assert rule(0, 3, 7) is False  # 0/3 so far: the verdict can still go either way
-    assert rule(10, 10, 0) is True
+    assert rule(0, 3, 7) is None  # 0/3 so far: the verdict can still go either way
+    assert rule(10, 10, 0) == "settled"
     assert regression_gate(base, PLAN, replaying=True) is None
     assert regression_gate(None, PLAN, replaying=False) is None
 
