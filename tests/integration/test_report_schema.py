@@ -92,6 +92,17 @@ def test_sequential(llm):
     assert "def" in llm.chat("Write add(a, b), stopped early").text
 
 
+# All 12 samples in the first run; on it as the baseline, the gate stops for futility.
+SECOND = "WORDING" in os.environ and "please" in os.environ["WORDING"]
+
+
+@pytest.mark.llmeval(
+    pass_rate=0.5 if SECOND else 1.0, samples=12, mode="not_worse" if SECOND else "observed"
+)
+def test_futile(llm):
+    assert "def" in llm.chat("Write add(a, b), against the baseline").text
+
+
 TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
 
 
@@ -264,5 +275,7 @@ def test_reports_match_the_schema(
     judged = [r["judged"] for r in rows if "judged" in r]
     assert {j["about"] for j in judged} == {"true_rate", "judged_rate"}
     assert report["preferences"][0]["cases"] == 1
+    stopped = [r for r in rows if "gate_stop" in r]
+    assert stopped and all(r["run"] < 12 for r in stopped)
     diffs = [r["diff"] for r in report["baseline"]["rows"] if "diff" in r]
     assert any(d["prompt_diff"] and d["baseline"] and d["current"] for d in diffs)
