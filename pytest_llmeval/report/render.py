@@ -198,6 +198,20 @@ def _sequential(tests: Sequence[Row]) -> list[str]:
     ]
 
 
+def _futile(tests: Sequence[Row]) -> list[str]:
+    """How many tests the baseline gate stopped for futility, and what they spent."""
+    rows = [r for r in tests if "gate_stop" in r]
+    if not rows:
+        return []
+    spent = sum(r["run"] for r in rows)
+    most = sum(r["plan"]["samples"] for r in rows)
+    return [
+        "",
+        f"`gate`: the baseline gate stopped {len(rows)} tests once a drop was unlikely to show "
+        f"(ran {spent} of at most {most} samples); a futility stop never calls a drop.",
+    ]
+
+
 def _observed(row: Result) -> bool:
     """A case of a gated suite that ran: its suite's gate judges it, not its own row."""
     return gated(row) and row["verdict"] != "error"
@@ -255,6 +269,7 @@ def _markdown(report: Report, tests: Sequence[Row], left_out: int = 0) -> str:
     if observed:
         lines += ["", f"{len(observed)} cases of gated suites are judged by their suites below."]
     lines += _sequential(tests)
+    lines += _futile(tests)
     lines += _suite_gates(report)
     lines += _judged(tests)
     lines += _preferences(report)

@@ -229,7 +229,11 @@ def test_an_unchanged_model_stops_for_futility_and_a_drop_is_still_caught(
     suite.makepyfile(test_suite=suite_file(0.8, "not_worse"))
     args = ["--llm-models=m", "--llm-concurrency=1", "--llm-baseline=base.json", *plugin_args]
     gateway.add_model("m", Cycle(["PASS"]))
-    suite.runpytest(*args, "--llm-report=same.json").assert_outcomes(passed=1)
+    same = suite.runpytest(*args, "--llm-report=same.json", "--llm-report-md=same.md")
+    same.assert_outcomes(passed=1)
+    same.stdout.fnmatch_lines(["*test_answer*m*seq */20 gate *"])
+    markdown = (suite.path / "same.md").read_text()
+    assert "`gate`: the baseline gate stopped 1 tests once a drop was unlikely to show" in markdown
     doc = report(suite.path / "same.json")
     row, compared = doc["tests"][0], doc["baseline"]["rows"][0]
     stop = row["gate_stop"]
