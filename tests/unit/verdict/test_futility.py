@@ -104,7 +104,7 @@ def test_power_loss_holds_on_the_continuum(n: int, alpha: float) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("alpha", ALPHAS)
-@pytest.mark.parametrize("n", [*range(2, 30), 40, 50, 75, 100])
+@pytest.mark.parametrize("n", [*range(2, 16), 20, 25, 29, 40, 50])
 def test_power_loss_holds_on_the_continuum_sweep(n: int, alpha: float) -> None:
     for base_valid in sorted({n, 20, 50}):
         for base_passes in range(base_valid + 1):
