@@ -21,6 +21,7 @@ from pytest_llmeval.report.schema import (
     CodeColumns,
     Gated,
     PairedComparison,
+    PlanInfo,
     Preference,
     Result,
     Route,
@@ -30,10 +31,12 @@ from pytest_llmeval.report.schema import (
     SuiteRate,
     SuiteRow,
     SuiteSections,
+    SuiteStopping,
 )
 from pytest_llmeval.sandbox.code import sandbox_summary
 from pytest_llmeval.verdict.stats import Mode, clopper_pearson, mcnemar_exact
-from pytest_llmeval.verdict.suite import Population, suite_verdict
+from pytest_llmeval.verdict.suite import Population, SuiteVerdict, suite_verdict
+from pytest_llmeval.verdict.suite_stopping import Finished, SuiteRule, settle
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
@@ -52,7 +55,8 @@ def suite_name(test: str) -> str | None:
     return f"{head}::{last.split('[', 1)[0]}" if head else last.split("[", 1)[0]
 
 
-def _case(test: str) -> str:
+def case_name(test: str) -> str:
+    """`case` of a case `path::test[case]`."""
     return test.rpartition("::")[2].split("[", 1)[1][:-1]
 
 
@@ -62,7 +66,7 @@ def by_suite(rows: Iterable[Row]) -> dict[str, dict[str, dict[str, Row]]]:
     for row in rows:
         suite = suite_name(row["test"])
         if suite is not None and not row["plan"].get("paired"):
-            suites.setdefault(suite, {}).setdefault(row["model"], {})[_case(row["test"])] = row
+            suites.setdefault(suite, {}).setdefault(row["model"], {})[case_name(row["test"])] = row
     return suites
 
 
@@ -163,7 +167,7 @@ def suite_gate(cases: Mapping[str, Result]) -> SuiteGate | None:
         key=lambda low: low[0],
     )
     worst = [f"{case} {sum(o)}/{len(o)}" for rate, case, o in lows[:WORST] if rate < 1]
-    return {
+    gate: SuiteGate = {
         "pass_rate": plan["pass_rate"],
         "confidence": plan["confidence"],
         "mode": mode,
@@ -177,6 +181,53 @@ def suite_gate(cases: Mapping[str, Result]) -> SuiteGate | None:
         "method": found.method,
         "worst": worst,
     }
+    if any("order" in row["plan"] for row in cases.values()):
+        gate["verdict"], gate["method"], gate["stopping"] = _stopped(gate, plan, cases, found)
+    return gate
+
+
+def _stopped(
+    gate: SuiteGate, plan: PlanInfo, cases: Mapping[str, Result], found: SuiteVerdict
+) -> tuple[str, str, SuiteStopping]:
+    """The verdict of a suite that stops over its cases, from the cases that ran: the stopping
+    rule's over the canonical order its rows carry. Rows of several collections (CI shards)
+    share no canonical order: a fixed suite's rule is order-free and judges them together with
+    N the sum of the shards'; a sampled one is judged whole only if every case ran."""
+    collections: dict[str, tuple[int, dict[int, tuple[bool, ...]]]] = {}
+    for name, row in sorted(cases.items()):
+        order = row["plan"].get("order")
+        key, n = (order["collection"], order["cases"]) if order else (f"every case {name}", 1)
+        position = order["position"] if order else 0
+        collections.setdefault(key, (n, {}))[1][position] = outcomes(row)
+    total = sum(n for n, _ in collections.values())
+    ran = sum(len(finished) for _, finished in collections.values())
+    shown: SuiteStopping = {"cases": total, "ran": ran, "judged": ran, "skipped": total - ran,
+                            "overshoot": 0, "why": ""}  # fmt: skip
+    rule = SuiteRule(
+        total, plan["samples"], gate["pass_rate"], gate["confidence"],
+        cast(Mode, gate["mode"]), cast(Population, gate["population"]),
+    )  # fmt: skip
+    finished: Finished
+    if len(collections) == 1:
+        ((_, finished),) = collections.values()
+    elif rule.population == "fixed":
+        finished = dict(enumerate(o for _, f in collections.values() for o in f.values()))
+    elif ran == total:
+        why = f"{len(collections)} shards, every case ran: judged as a suite that runs them all"
+        return found.verdict, found.method, {**shown, "why": why}
+    else:
+        why = (
+            f"{len(collections)} shards skipped {total - ran} cases: a sampled suite's stop "
+            "needs one canonical order; run it in one shard, or without design='sequential'"
+        )
+        return "error", rule.method, {**shown, "why": why}
+    stop, overshoot = settle(rule, finished)
+    assert stop.verdict is not None
+    judged = stop.judged if len(collections) == 1 else ran
+    return stop.verdict, rule.method, {
+        **shown, "judged": judged, "overshoot": overshoot if len(collections) == 1 else 0,
+        "why": stop.why,
+    }  # fmt: skip
 
 
 def compare(rows: Sequence[Row]) -> SuiteSections:
