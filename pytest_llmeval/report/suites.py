@@ -230,6 +230,14 @@ def _stopped(
     }  # fmt: skip
 
 
+def stopping_text(stop: SuiteStopping) -> str:
+    """`stopped: 27 of 40 cases judged, 13 skipped, 1 past the stop (14 passes in 26 ...)`."""
+    return (
+        f"stopped: {stop['judged']} of {stop['cases']} cases judged, {stop['skipped']} skipped, "
+        f"{stop['overshoot']} past the stop ({stop['why']})"
+    )
+
+
 def compare(rows: Sequence[Row]) -> SuiteSections:
     """The report's `suites`, `comparisons` and `routing` sections."""
     suites: list[SuiteRow] = []
