@@ -36,7 +36,7 @@ from pytest_llmeval.report.schema import (
 from pytest_llmeval.sandbox.code import sandbox_summary
 from pytest_llmeval.verdict.stats import Mode, clopper_pearson, mcnemar_exact
 from pytest_llmeval.verdict.suite import Population, SuiteVerdict, suite_verdict
-from pytest_llmeval.verdict.suite_stopping import Finished, SuiteRule, settle
+from pytest_llmeval.verdict.suite_stopping import SuiteRule, decide, settle
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
@@ -191,8 +191,9 @@ def _stopped(
 ) -> tuple[str, str, SuiteStopping]:
     """The verdict of a suite that stops over its cases, from the cases that ran: the stopping
     rule's over the canonical order its rows carry. Rows of several collections (CI shards)
-    share no canonical order: a fixed suite's rule is order-free and judges them together with
-    N the sum of the shards'; a sampled one is judged whole only if every case ran."""
+    share no canonical order: when every case ran, the suite is judged as one that runs them
+    all; else a fixed suite's order-free rule may still settle it over N, the shards' sum, and
+    anything else is an error (the cases a shard skipped depend on its outcomes)."""
     collections: dict[str, tuple[int, dict[int, tuple[bool, ...]]]] = {}
     for name, row in sorted(cases.items()):
         order = row["plan"].get("order")
@@ -207,27 +208,31 @@ def _stopped(
         total, plan["samples"], gate["pass_rate"], gate["confidence"],
         cast(Mode, gate["mode"]), cast(Population, gate["population"]),
     )  # fmt: skip
-    finished: Finished
     if len(collections) == 1:
         ((_, finished),) = collections.values()
-    elif rule.population == "fixed":
-        finished = dict(enumerate(o for _, f in collections.values() for o in f.values()))
-    elif ran == total:
+        stop, overshoot = settle(rule, finished)
+        assert stop.verdict is not None
+        return stop.verdict, rule.method, {
+            **shown, "judged": stop.judged, "overshoot": overshoot, "why": stop.why
+        }  # fmt: skip
+    if ran == total:
         why = f"{len(collections)} shards, every case ran: judged as a suite that runs them all"
         return found.verdict, found.method, {**shown, "why": why}
-    else:
-        why = (
-            f"{len(collections)} shards skipped {total - ran} cases: a sampled suite's stop "
-            "needs one canonical order; run it in one shard, or without design='sequential'"
-        )
-        return "error", rule.method, {**shown, "why": why}
-    stop, overshoot = settle(rule, finished)
-    assert stop.verdict is not None
-    judged = stop.judged if len(collections) == 1 else ran
-    return stop.verdict, rule.method, {
-        **shown, "judged": judged, "overshoot": overshoot if len(collections) == 1 else 0,
-        "why": stop.why,
-    }  # fmt: skip
+    if rule.population == "fixed":
+        pooled = [o for _, f in collections.values() for o in f.values()]
+        stop = decide(rule, dict(enumerate(pooled)))
+        if stop.verdict is not None:
+            return (
+                stop.verdict,
+                rule.method,
+                {**shown, "why": f"{len(collections)} shards: {stop.why}"},
+            )
+    why = (
+        f"{len(collections)} shards skipped {total - ran} cases, each once its own verdict "
+        "settled, and together they do not settle the suite; run it in one shard, or without "
+        "design='sequential'"
+    )
+    return "error", rule.method, {**shown, "why": why}
 
 
 def stopping_text(stop: SuiteStopping) -> str:
