@@ -4,7 +4,10 @@ baseline keeps the suite running until its paired regression is settled too."""
 
 from __future__ import annotations
 
+import functools
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -109,3 +112,27 @@ def test_an_observed_suite_cannot_be_sequential(
     result = suite.runpytest("--llm-models=m")
     result.stdout.fnmatch_lines(["*an observed suite needs every case and never stops*"])
     assert result.ret != pytest.ExitCode.OK
+
+
+@pytest.mark.parametrize(("population", "verdict"), [("fixed", "failed"), ("sampled", "error")])
+def test_shards_of_a_sequential_suite_merge_to_a_valid_verdict_or_an_error(
+    suite: pytest.Pytester, gateway: FakeGateway, population: str, verdict: str
+) -> None:
+    """Each shard stops on its own cases; merged, a fixed suite's order-free rule judges all 60,
+    and a sampled one, with no canonical order over both shards, is an error."""
+    gateway.add_model("m", "FAIL")
+    suite.makepyfile(
+        test_bench=BENCH.replace("suite=True", f'suite=True, population="{population}"')
+    )
+    first = " or ".join(f"[m-{i}]" for i in range(30))
+    for name, select in (("one", first), ("two", f"not ({first})")):
+        shard = suite.runpytest("--llm-models=m", "-k", select, f"--llm-report={name}.json")
+        assert outcomes(shard)[1] > 0
+    run = functools.partial(subprocess.run, cwd=suite.path, capture_output=True, text=True)
+    merged = run([sys.executable, "-m", "pytest_llmeval", "merge", "one.json", "two.json",
+                  "-o", "all.json"])  # fmt: skip
+    assert merged.returncode == 0, merged.stderr
+    gate = gate_of(suite, "all.json")
+    assert gate["verdict"] == verdict and gate["stopping"]["cases"] == 60
+    if verdict == "error":
+        assert "run it in one shard" in gate["stopping"]["why"]
