@@ -35,6 +35,7 @@ from pytest_llmeval.lookahead import SessionFixtures, Upcoming, global_reason, r
 from pytest_llmeval.sandbox import ISOLATIONS
 from pytest_llmeval.verdict.marker import (
     UNMARKED,
+    CaseOrder,
     EvalSpec,
     Plan,
     check_plan,
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
         Started,
     )
     from pytest_llmeval.sandbox.host import Limits, Sandbox
+    from pytest_llmeval.suite_progress import SuiteProgress
     from pytest_llmeval.testing import FakeGateway
     from pytest_llmeval.verdict.ahead import RunAhead
     from pytest_llmeval.verdict.origin import Machinery
@@ -93,6 +95,8 @@ RESULT: pytest.StashKey[Result] = pytest.StashKey()
 MACHINERY: pytest.StashKey[Machinery] = pytest.StashKey()
 RUN_DIR = pytest.StashKey[Path]()
 SPEC = pytest.StashKey[EvalSpec]()
+ORDER = pytest.StashKey[CaseOrder]()
+PROGRESS: pytest.StashKey[SuiteProgress] = pytest.StashKey()
 CALIBRATIONS: pytest.StashKey[CalibrationStore] = pytest.StashKey()
 NO_MODELS = (
     "no models named: pass --llm-models=NAME[,NAME...] or set models "
@@ -504,7 +508,56 @@ def _item_plan(item: pytest.Item, model: str) -> Plan:
     """A case's plan: judged when it uses the judge, paired when it compares two models."""
     plan = _plan(item.config, _spec(item), model)
     names = getattr(item, "fixturenames", ())
-    return dataclasses.replace(plan, judged="judge" in names, paired="llm_rival" in names)
+    return dataclasses.replace(
+        plan,
+        judged="judge" in names,
+        paired="llm_rival" in names,
+        order=item.stash.get(ORDER, None),
+    )
+
+
+@pytest.hookimpl(trylast=True)  # after deselection, and after plugins that reorder
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The cases of a suite that stops over cases (`design="sequential"`) get their place in
+    its canonical order, and run in that order, so that its prefixes finish first. Every xdist
+    worker collects the same items, so every worker finds the same order."""
+    if RUNTIME not in config.stash:
+        return
+    from pytest_llmeval.report.suites import case_name, suite_name
+    from pytest_llmeval.suite_progress import canonical
+
+    groups: dict[tuple[str, str], list[tuple[int, str]]] = {}  # (suite, model) -> cases
+    for index, item in enumerate(items):
+        model = _model_name(item)
+        if model is None or not isinstance(item, pytest.Function):
+            continue
+        spec = _spec(item)
+        test = _test_name(item, model)
+        suite = suite_name(test)
+        if spec.suite and spec.design == "sequential" and suite is not None:
+            groups.setdefault((suite, model), []).append((index, case_name(test)))
+    place: dict[int, int] = {}
+    for (suite, model), members in groups.items():
+        ranks, collection = canonical([case for _, case in members])
+        plans = set()
+        for index, case in members:
+            items[index].stash[ORDER] = CaseOrder(ranks[case], len(members), collection)
+            place[index] = ranks[case]
+            plans.add(dataclasses.replace(_item_plan(items[index], model), order=None))
+        if len(plans) > 1:
+            raise pytest.UsageError(
+                f"{suite} [{model}]: the cases of a suite with design='sequential' must share "
+                "one llmeval marker (a case's own marker changes its threshold or samples)"
+            )
+    slots: dict[str, list[int]] = {}
+    for (suite, _), members in groups.items():
+        slots.setdefault(suite, []).extend(index for index, _ in members)
+    reordered = list(items)
+    for indices in slots.values():
+        ranked = sorted(indices, key=lambda i: (place[i], i))
+        for slot, index in zip(sorted(indices), ranked, strict=True):
+            reordered[slot] = items[index]
+    items[:] = reordered
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -734,6 +787,7 @@ class Sampler:
         from pytest_llmeval.verdict.window import Window
 
         self.window = Window(config.stash[SETTINGS].concurrency)
+        config.stash[PROGRESS] = _progress(config)
         self.off = global_reason(config)
         if self.off is None:
             self.fixtures = SessionFixtures()
@@ -758,6 +812,15 @@ class Sampler:
             self.engine.close()
             self.engine = None
             self.jobs.clear()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """A case of a settled suite is skipped, unless it was launched ahead: what is in
+        flight finishes (overshoot)."""
+        if item.nodeid not in self.jobs:
+            reason = _settled(item)
+            if reason is not None:
+                pytest.skip(reason)
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         """A case launched ahead whose turn never called it (its setup failed) is called off."""
@@ -794,6 +857,8 @@ class Sampler:
             job = self.jobs.pop(pyfuncitem.nodeid)
             try:
                 sampled = launched.wait()
+            except _Settled as exc:
+                pytest.skip(str(exc))
             except BaseException as exc:
                 job.keep(exc)
                 raise
@@ -834,6 +899,8 @@ class Sampler:
                 continue
             if not ready.ready:
                 break
+            if _settled(item) is not None:
+                continue
             try:
                 job = _Job.before_turn(item, model, ready.values, self.window)
             except (Exception, pytest.fail.Exception, pytest.skip.Exception) as exc:
@@ -848,6 +915,49 @@ class Sampler:
 
 
 SAMPLER = "__llmeval_sampler__"
+
+
+class _Settled(Exception):
+    """A case launched ahead whose suite settled before it started: skipped at its turn."""
+
+
+def _progress(config: pytest.Config) -> SuiteProgress:
+    """The run's shared progress of suites that stop over cases, with the baseline's cases of
+    every suite (not under replay, which must ask for no more cases than its recording)."""
+    from pytest_llmeval.report.suites import by_suite, outcomes
+    from pytest_llmeval.suite_progress import SuiteProgress
+
+    runtime = config.stash[RUNTIME]
+    baseline = config.stash.get(BASELINE, None)
+    bases = {}
+    if baseline is not None and not (runtime.cache is not None and runtime.cache.replay):
+        bases = {
+            (suite, model): {case: outcomes(row) for case, row in cases.items()}
+            for suite, models in by_suite(baseline["tests"]).items()
+            for model, cases in models.items()
+        }
+    run_dir = config.stash.get(RUN_DIR, None)
+    return SuiteProgress(None if run_dir is None else run_dir / "suites.json", bases)
+
+
+def _settled(item: pytest.Item) -> str | None:
+    """Why a case of a suite that stops over cases need not run: its suite x model settled."""
+    from pytest_llmeval.report.suites import suite_name
+
+    model = _model_name(item)
+    if model is None or ORDER not in item.stash or PROGRESS not in item.config.stash:
+        return None
+    plan = _item_plan(item, model)
+    suite = suite_name(_test_name(item, model))
+    if suite is None or plan.order is None or not plan.stops_suite:
+        return None
+    stop = item.config.stash[PROGRESS].settled(suite, model, plan)
+    if stop is None:
+        return None
+    return (
+        f"llmeval: suite {suite.rpartition('::')[2]} settled after {stop.judged} of "
+        f"{plan.order.cases} cases ({stop.bound})"
+    )
 
 
 def _loop_plugin(item: pytest.Function) -> bool:
@@ -946,22 +1056,45 @@ class _Job:
         """Sample on threads; a job run ahead runs its last sample on its own thread."""
         from pytest_llmeval.verdict.sampling import run_sync
 
+        self._check_settled()
         width = self.settings.concurrency
         body = lambda: self.function(**self.kwargs)  # noqa: E731
-        return run_sync(
-            self.plan, body, width, self.classifier, self.stop, self.ordered, self.aborted,
-            self.window, stop, inline=self.ahead,
+        return self._publish(
+            run_sync(
+                self.plan, body, width, self.classifier, self.stop, self.ordered, self.aborted,
+                self.window, stop, inline=self.ahead,
+            )
         )  # fmt: skip
 
     async def run_async(self) -> Sampled:
         from pytest_llmeval.verdict.sampling import run_async
 
+        self._check_settled()
         width = self.settings.concurrency
         body = lambda: self.function(**self.kwargs)  # noqa: E731
-        return await run_async(
-            self.plan, body, width, self.classifier, self.stop, self.ordered, self.aborted,
-            self.window,
+        return self._publish(
+            await run_async(
+                self.plan, body, width, self.classifier, self.stop, self.ordered, self.aborted,
+                self.window,
+            )
         )  # fmt: skip
+
+    def _check_settled(self) -> None:
+        """A job run ahead that waited while its suite settled does not start."""
+        reason = _settled(self.item) if self.ahead else None
+        if reason is not None:
+            raise _Settled(reason)
+
+    def _publish(self, sampled: Sampled) -> Sampled:
+        """Share a finished case of a suite that stops over cases with the run's processes."""
+        from pytest_llmeval.report.suites import suite_name
+
+        suite = suite_name(self.test)
+        if self.plan.order is not None and self.plan.stops_suite and suite is not None:
+            valid = [r.outcome == "passed" for r in sampled.records if r.outcome != "error"]
+            case = self.test[len(suite) + 1 : -1]
+            self.item.config.stash[PROGRESS].record(suite, self.model, case, self.plan, valid)
+        return sampled
 
     def aborted(self, sampled: Sampled, exc: BaseException) -> None:
         """Sampling was cut short; a cancelled loop says why only when the loop returns, and a

@@ -27,7 +27,7 @@ from pytest_llmeval.report.schema import (
     Sample,
 )
 from pytest_llmeval.report.schema import Result as Result  # re-exported: plugin.py imports it
-from pytest_llmeval.report.suites import compare, gated
+from pytest_llmeval.report.suites import compare, gated, stopping_text
 from pytest_llmeval.sandbox.code import sandbox_summary
 from pytest_llmeval.verdict.sampling import STOP_COMPLETED, STOP_ERRORS, STOP_SETTLED, Sampled
 from pytest_llmeval.verdict.stats import pass_at_k
@@ -506,6 +506,8 @@ def suite_lines(report: Report) -> list[str]:
             cells += [need, f"{glo * 100:.0f}-{ghi * 100:.0f}%", gate["verdict"].upper()]
             if gate["worst"]:
                 subjects.append(f"{s['suite']} [{s['model']}] worst: {', '.join(gate['worst'])}")
+            if "stopping" in gate:
+                subjects.append(f"{s['suite']} [{s['model']}] {stopping_text(gate['stopping'])}")
         elif gates:
             cells += ["-", "-", "-"]
         rows.append(cells)

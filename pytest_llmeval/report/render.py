@@ -9,7 +9,7 @@ from pytest_llmeval.report.answers import HEADING, MAX_EXAMPLES, example_blocks
 from pytest_llmeval.report.baseline import change, rate_text, suite_change
 from pytest_llmeval.report.build import ROLE_HEADER, role_cost, roles_used
 from pytest_llmeval.report.schema import Report, Result, Row, RowComparison
-from pytest_llmeval.report.suites import gated
+from pytest_llmeval.report.suites import gated, stopping_text
 
 ICONS = {"passed": "✅", "failed": "❌", "error": "⚠️"}
 COMMENT_LIMIT = 65_000  # GitHub refuses PR comments over 65,536 characters
@@ -87,7 +87,7 @@ def _suite_gates(report: Report) -> list[str]:
         "| | suite | model | cases | pass@1 | CI | need | verdict |",
     ]
     lines.append("|---|---|---|---|---|---|---|---|")
-    worst = []
+    worst, stops = [], []
     for row in gated_rows:
         gate = row["gate"]
         lo, hi = gate["ci"]
@@ -100,7 +100,10 @@ def _suite_gates(report: Report) -> list[str]:
             worst.append(
                 f"- `{_cell(row['suite'])}` [{row['model']}] worst: {', '.join(gate['worst'])}"
             )
-    return lines + (["", *worst] if worst else [])
+        if "stopping" in gate:
+            stopped = _cell(stopping_text(gate["stopping"]))
+            stops.append(f"- `{_cell(row['suite'])}` [{_cell(row['model'])}] {stopped}")
+    return lines + (["", *worst] if worst else []) + (["", *stops] if stops else [])
 
 
 def _judged(tests: Sequence[Row]) -> list[str]:

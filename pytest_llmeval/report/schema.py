@@ -44,6 +44,14 @@ class ModelInfo(TypedDict):
     price_source: str | None
 
 
+class CaseOrderInfo(TypedDict):
+    """A case of a sequential suite (`verdict.marker.CaseOrder`)."""
+
+    position: int  # in the canonical order of the collected cases
+    cases: int  # the suite's collected cases (N)
+    collection: str  # a key of the collected case list: shards collect different ones
+
+
 class PlanInfo(TypedDict):
     """The marker resolved for one model (`Plan.to_dict`)."""
 
@@ -58,6 +66,7 @@ class PlanInfo(TypedDict):
     paired: NotRequired[bool]  # runs on a pair of models (`llm_rival`): a row per pair, no suite
     design: NotRequired[str]  # not_worse and proven: sequential | fixed (with curtailment)
     expected_samples: NotRequired[float]  # what the design spends on average at p = pass_rate
+    order: NotRequired[CaseOrderInfo]  # a case of a suite that stops over cases (sequential)
 
 
 class Call(TypedDict):
@@ -361,6 +370,19 @@ class CodeColumns(TypedDict):
     mean_solution_lines: NotRequired[float | None]
 
 
+class SuiteStopping(TypedDict):
+    """How a sequential suite stopped (`report.suites.suite_gate`)."""
+
+    cases: int  # collected (N)
+    ran: int  # cases with a row
+    judged: (
+        int  # counted in the verdict: the canonical prefix it needed (fixed: every one that ran)
+    )
+    skipped: int  # collected, never ran (skipped once settled)
+    overshoot: int  # ran past the earliest canonical prefix that settled the verdict
+    why: str
+
+
 class SuiteGate(TypedDict):
     """A suite's own threshold over its cases (`suite=True`; `report.suites.suite_gate`)."""
 
@@ -376,6 +398,7 @@ class SuiteGate(TypedDict):
     samples: int
     method: str
     worst: list[str]  # the lowest cases, `case passes/valid`
+    stopping: NotRequired[SuiteStopping]  # a suite that stops over its cases
 
 
 class Gated(TypedDict):

@@ -21,6 +21,7 @@ from pytest_llmeval.report.schema import (
     CodeColumns,
     Gated,
     PairedComparison,
+    PlanInfo,
     Preference,
     Result,
     Route,
@@ -30,10 +31,12 @@ from pytest_llmeval.report.schema import (
     SuiteRate,
     SuiteRow,
     SuiteSections,
+    SuiteStopping,
 )
 from pytest_llmeval.sandbox.code import sandbox_summary
 from pytest_llmeval.verdict.stats import Mode, clopper_pearson, mcnemar_exact
-from pytest_llmeval.verdict.suite import Population, suite_verdict
+from pytest_llmeval.verdict.suite import Population, SuiteVerdict, suite_verdict
+from pytest_llmeval.verdict.suite_stopping import SuiteRule, decide, settle
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
@@ -52,7 +55,8 @@ def suite_name(test: str) -> str | None:
     return f"{head}::{last.split('[', 1)[0]}" if head else last.split("[", 1)[0]
 
 
-def _case(test: str) -> str:
+def case_name(test: str) -> str:
+    """`case` of a case `path::test[case]`."""
     return test.rpartition("::")[2].split("[", 1)[1][:-1]
 
 
@@ -62,7 +66,7 @@ def by_suite(rows: Iterable[Row]) -> dict[str, dict[str, dict[str, Row]]]:
     for row in rows:
         suite = suite_name(row["test"])
         if suite is not None and not row["plan"].get("paired"):
-            suites.setdefault(suite, {}).setdefault(row["model"], {})[_case(row["test"])] = row
+            suites.setdefault(suite, {}).setdefault(row["model"], {})[case_name(row["test"])] = row
     return suites
 
 
@@ -163,7 +167,7 @@ def suite_gate(cases: Mapping[str, Result]) -> SuiteGate | None:
         key=lambda low: low[0],
     )
     worst = [f"{case} {sum(o)}/{len(o)}" for rate, case, o in lows[:WORST] if rate < 1]
-    return {
+    gate: SuiteGate = {
         "pass_rate": plan["pass_rate"],
         "confidence": plan["confidence"],
         "mode": mode,
@@ -177,6 +181,66 @@ def suite_gate(cases: Mapping[str, Result]) -> SuiteGate | None:
         "method": found.method,
         "worst": worst,
     }
+    if any("order" in row["plan"] for row in cases.values()):
+        gate["verdict"], gate["method"], gate["stopping"] = _stopped(gate, plan, cases, found)
+    return gate
+
+
+def _stopped(
+    gate: SuiteGate, plan: PlanInfo, cases: Mapping[str, Result], found: SuiteVerdict
+) -> tuple[str, str, SuiteStopping]:
+    """The verdict of a suite that stops over its cases, from the cases that ran: the stopping
+    rule's over the canonical order its rows carry. Rows of several collections (CI shards)
+    share no canonical order: when every case ran, the suite is judged as one that runs them
+    all; else a fixed suite's order-free rule may still settle it over N, the shards' sum, and
+    anything else is an error (the cases a shard skipped depend on its outcomes)."""
+    collections: dict[str, tuple[int, dict[int, tuple[bool, ...]]]] = {}
+    for name, row in sorted(cases.items()):
+        order = row["plan"].get("order")
+        key, n = (order["collection"], order["cases"]) if order else (f"every case {name}", 1)
+        position = order["position"] if order else 0
+        collections.setdefault(key, (n, {}))[1][position] = outcomes(row)
+    total = sum(n for n, _ in collections.values())
+    ran = sum(len(finished) for _, finished in collections.values())
+    shown: SuiteStopping = {"cases": total, "ran": ran, "judged": ran, "skipped": total - ran,
+                            "overshoot": 0, "why": ""}  # fmt: skip
+    rule = SuiteRule(
+        total, plan["samples"], gate["pass_rate"], gate["confidence"],
+        cast(Mode, gate["mode"]), cast(Population, gate["population"]),
+    )  # fmt: skip
+    if len(collections) == 1:
+        ((_, finished),) = collections.values()
+        stop, overshoot = settle(rule, finished)
+        assert stop.verdict is not None
+        return stop.verdict, rule.method, {
+            **shown, "judged": stop.judged, "overshoot": overshoot, "why": stop.why
+        }  # fmt: skip
+    if ran == total:
+        why = f"{len(collections)} shards, every case ran: judged as a suite that runs them all"
+        return found.verdict, found.method, {**shown, "why": why}
+    if rule.population == "fixed":
+        pooled = [o for _, f in collections.values() for o in f.values()]
+        stop = decide(rule, dict(enumerate(pooled)))
+        if stop.verdict is not None:
+            return (
+                stop.verdict,
+                rule.method,
+                {**shown, "why": f"{len(collections)} shards: {stop.why}"},
+            )
+    why = (
+        f"{len(collections)} shards skipped {total - ran} cases, each once its own verdict "
+        "settled, and together they do not settle the suite; run it in one shard, or without "
+        "design='sequential'"
+    )
+    return "error", rule.method, {**shown, "why": why}
+
+
+def stopping_text(stop: SuiteStopping) -> str:
+    """`stopped: 27 of 40 cases judged, 13 skipped, 1 past the stop (14 passes in 26 ...)`."""
+    return (
+        f"stopped: {stop['judged']} of {stop['cases']} cases judged, {stop['skipped']} skipped, "
+        f"{stop['overshoot']} past the stop ({stop['why']})"
+    )
 
 
 def compare(rows: Sequence[Row]) -> SuiteSections:

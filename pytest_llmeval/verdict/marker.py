@@ -43,7 +43,7 @@ class EvalSpec:
     suite: bool = False
     population: str = "fixed"
     judge: str | None = None  # this test's judge model, instead of the run's
-    design: str | None = None  # None: the config's `design`
+    design: str | None = None  # None: the config's `design` (a suite's: run every case)
 
     def resolve(
         self,
@@ -62,9 +62,10 @@ class EvalSpec:
             samples = samples_override
         else:
             samples = self.samples or default_samples
+        design = self.design or ("fixed" if self.suite else default_design)
         return Plan(
             float(rate), samples, self.confidence, self.mode, self.marked,
-            self.suite, self.population, design=self.design or default_design,
+            self.suite, self.population, design=design,
         )  # fmt: skip
 
     def mentioned_models(self) -> set[str]:
@@ -95,6 +96,16 @@ def design_text(plan: PlanInfo) -> str | None:
 
 
 @dataclass(frozen=True)
+class CaseOrder:
+    """A case of a sequential suite: its place in the canonical order of the suite's `cases`
+    collected cases, and a key of that collection (shards collect different ones)."""
+
+    position: int
+    cases: int
+    collection: str
+
+
+@dataclass(frozen=True)
 class Plan:
     """One test x model: what to sample and how to judge it."""
 
@@ -108,6 +119,12 @@ class Plan:
     judged: bool = False  # graded by the judge: every sample runs, the verdict may be corrected
     paired: bool = False  # runs on a pair of models (`llm_rival`): not a case of a suite
     design: str = "sequential"
+    order: CaseOrder | None = None  # a case of a sequential suite
+
+    @property
+    def stops_suite(self) -> bool:
+        """A case of a suite that stops over its cases once its verdict is settled."""
+        return self.suite and self.design == "sequential" and self.mode in ("not_worse", "proven")
 
     @property
     def sequential(self) -> bool:
@@ -160,6 +177,11 @@ class Plan:
         if self.suite:
             info["suite"] = True
             info["population"] = self.population
+        if self.order is not None:
+            order = self.order
+            info["order"] = {
+                "position": order.position, "cases": order.cases, "collection": order.collection
+            }  # fmt: skip
         if self.judged:
             info["judged"] = True
         if self.paired:
@@ -223,6 +245,11 @@ def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> 
     design = kwargs.get("design")
     if design is not None and design not in DESIGNS:
         raise ConfigError(f"{prefix}: design={design!r} must be one of {', '.join(DESIGNS)}")
+    if suite and design == "sequential" and mode == "observed":
+        raise ConfigError(
+            f"{prefix}: an observed suite needs every case and never stops; drop "
+            "design='sequential' or use mode='not_worse' or 'proven'"
+        )
     return EvalSpec(
         pass_rate, samples, float(confidence), mode, models, api, True, suite, population, judge,
         design,

@@ -60,6 +60,12 @@ def test_gated(llm, n):
     assert "def" in llm.chat(f"Write add(a, b), gated case {n}").text
 
 
+@pytest.mark.llmeval(pass_rate=0.5, samples=1, suite=True, design="sequential")
+@pytest.mark.parametrize("n", range(3))
+def test_stopped(llm, n):
+    assert "def" in llm.chat(f"Write add(a, b), stopped case {n}").text
+
+
 @pytest.mark.llmeval(pass_rate=0.5, samples=3, mode="observed")
 def test_dialogue(llm, tmp_path):
     with Conversation(llm, temperature=0) as convo:

@@ -16,6 +16,7 @@ from pytest_llmeval.report.suites import (
     suite_row,
 )
 from pytest_llmeval.verdict.stats import clopper_pearson, mcnemar_exact
+from pytest_llmeval.verdict.suite import suite_verdict
 
 
 @pytest.mark.parametrize(
@@ -311,3 +312,82 @@ def test_suite_rows_carry_a_gate_only_for_gated_suites() -> None:
     assert "gate" not in by_suite["t.py::test_plain_cases"]
     gate = by_suite["t.py::test_bench"]["gate"]
     assert (gate["verdict"], gate["rate"], gate["worst"]) == ("passed", 0.75, ["c0 0/1", "c4 0/1"])
+
+
+def stopped_case(
+    case: str, script: str, position: int, cases: int, collection: str = "one", **plan: Any
+) -> Any:
+    """A case of a suite with design="sequential", at `position` of `cases` collected."""
+    found = gated_case(case, script, **plan)
+    found["plan"]["order"] = {"position": position, "cases": cases, "collection": collection}
+    return found
+
+
+def test_a_stopped_suite_is_judged_by_its_rule_over_the_cases_that_ran() -> None:
+    """Seven of ten fixed cases failed: three passes cannot reach 0.8, so the rest was skipped;
+    the verdict is the full run's, and the row says where it could have stopped."""
+    cases = {f"c{i}": stopped_case(f"c{i}", "F", i, 10) for i in range(7)}
+    gate = suite_gate(cases)
+    assert gate is not None and gate["verdict"] == "failed"
+    assert "curtailed" in gate["method"]
+    assert gate["stopping"] == {
+        "cases": 10, "ran": 7, "judged": 7, "skipped": 3, "overshoot": 2,
+        "why": "0 passes in 7 samples stay below the pass bound whatever the other 3 cases give",
+    }  # fmt: skip
+
+
+def test_a_sampled_stop_counts_its_canonical_prefix_only() -> None:
+    """The sequential design decides on positions 0..j; a case finished past them is
+    reported (overshoot) and not counted, even when it passed."""
+    cases = {f"c{i}": stopped_case(f"c{i}", "F", i, 20, population="sampled") for i in range(12)}
+    cases["c19"] = stopped_case("c19", "P", 19, 20, population="sampled")
+    gate = suite_gate(cases)
+    assert gate is not None and gate["verdict"] == "failed"
+    stop = gate["stopping"]
+    assert stop["ran"] == 13 and stop["skipped"] == 7
+    assert stop["judged"] <= 12 and stop["overshoot"] == 13 - stop["judged"]
+
+
+def test_a_sequential_suite_whose_cases_all_ran_gets_its_last_verdict() -> None:
+    cases = {f"c{i}": stopped_case(f"c{i}", "P" if i % 5 else "F", i, 10) for i in range(10)}
+    gate = suite_gate(cases)
+    assert gate is not None
+    assert (
+        gate["verdict"]
+        == suite_verdict(
+            [outcomes(row) for row in cases.values()], 0.8, 0.95, "not_worse", "fixed"
+        ).verdict
+    )
+    assert gate["stopping"]["skipped"] == 0
+
+
+def test_shards_of_a_sequential_suite_are_judged_whole_or_are_an_error() -> None:
+    """Two shards collected five cases each (two canonical orders)."""
+    # Fixed: every case of shard "a" failed, and shard "b" skipped two cases; over N = 10 the
+    # two skipped ones cannot lift 3 passes to 0.8.
+    a = {f"a{i}": stopped_case(f"a{i}", "F", i, 5, "a") for i in range(5)}
+    b = {f"b{i}": stopped_case(f"b{i}", "P", i, 5, "b") for i in range(3)}
+    gate = suite_gate({**a, **b})
+    assert gate is not None and gate["verdict"] == "failed"
+    assert gate["stopping"]["cases"] == 10 and gate["stopping"]["skipped"] == 2
+    # Fixed, not settled over N = 10 by the cases that ran: an error, not a guess.
+    b = {f"b{i}": stopped_case(f"b{i}", "F" if i == 2 else "P", i, 5, "b") for i in range(3)}
+    a = {f"a{i}": stopped_case(f"a{i}", "F" if i in (2, 3) else "P", i, 5, "a") for i in range(5)}
+    gate = suite_gate({**a, **b})
+    assert gate is not None and gate["verdict"] == "error"
+    assert "one shard" in gate["stopping"]["why"]
+    # Sampled: skipped cases leave no canonical order over both shards.
+    sampled = {
+        f"{s}{i}": stopped_case(f"{s}{i}", "F", i, 5, s, population="sampled")
+        for s, ran in (("a", 5), ("b", 3))
+        for i in range(ran)
+    }
+    gate = suite_gate(sampled)
+    assert gate is not None and gate["verdict"] == "error"
+    # Every case of both shards ran: judged like a suite that runs every case.
+    sampled.update(
+        {f"b{i}": stopped_case(f"b{i}", "F", i, 5, "b", population="sampled") for i in (3, 4)}
+    )
+    gate = suite_gate(sampled)
+    full = suite_verdict([(False,)] * 10, 0.8, 0.95, "not_worse", "sampled")
+    assert gate is not None and (gate["verdict"], gate["method"]) == (full.verdict, full.method)
