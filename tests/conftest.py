@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import signal
 import subprocess
 import sys
 import time
@@ -13,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import default_sigint
 
-from pytest_llmeval.calls.shared_file import alive
 from pytest_llmeval.local.server import LocalServer
 from pytest_llmeval.testing import FakeGateway
 
@@ -27,12 +26,6 @@ pytest_plugins = ["pytester"]
 for _module in ("openai", "httpcore2", "httpcore", "numpy"):
     with contextlib.suppress(ImportError):
         importlib.import_module(_module)
-
-
-def default_sigint() -> None:
-    """In a child about to be sent Ctrl-C: a parent run in the background (SIGINT ignored)
-    must not pass that on."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="session")
@@ -107,11 +100,3 @@ def server(standin: Path, gguf: Path) -> Iterator[LocalServer]:
     server = LocalServer(name="tiny", binary=standin, model=gguf, startup_timeout=20)
     yield server
     server.stop()
-
-
-def wait_dead(pid: int, seconds: float = 15) -> bool:
-    """Wait until process `pid` has exited (a zombie counts as exited)."""
-    deadline = time.monotonic() + seconds
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return not alive(pid)

@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from conftest import default_sigint
+from processes import default_sigint
 
 from pytest_llmeval.testing import FakeGateway
 

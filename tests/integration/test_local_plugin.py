@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import default_sigint, wait_dead
+from processes import default_sigint, wait_dead
 
 from pytest_llmeval.calls.shared_file import alive
 from pytest_llmeval.local.server import (

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import openai
 import pytest
-from conftest import wait_dead
+from processes import wait_dead
 
 from pytest_llmeval.config import ModelSettings
 from pytest_llmeval.errors import LocalServerCrash, LocalServerError

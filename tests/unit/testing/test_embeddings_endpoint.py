@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 
 import openai
 import pytest
-from conftest import default_sigint
+from processes import default_sigint
 
 from pytest_llmeval.testing import (
     Drop,

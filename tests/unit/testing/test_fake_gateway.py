@@ -17,10 +17,10 @@ from typing import Any
 
 import openai
 import pytest
-from conftest import default_sigint
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openai.types.chat import ChatCompletionMessageParam
+from processes import default_sigint
 
 from pytest_llmeval.testing import (
     Choice,
