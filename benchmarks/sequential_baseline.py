@@ -26,12 +26,6 @@ PASS_RATES = (0.5, 0.8, 0.9, 0.95)
 SAMPLES = (10, 20, 30, 50)
 
 
-class _OldGate(Gate):
-    def __call__(self, passes: int, valid: int, remaining: int) -> str | None:
-        stop = super().__call__(passes, valid, remaining)
-        return stop if stop == "settled" else None
-
-
 def run(design: Design, gate: Gate, p: float) -> tuple[float, float]:
     """(expected samples, P(flagged as a regression)) of one test against one baseline row."""
     n = design.n
@@ -72,8 +66,7 @@ def over_baselines(
         weight = math.comb(n, base) * base_rate**base * (1 - base_rate) ** (n - base)
         if weight < 1e-12:
             continue
-        kind = Gate if futile else _OldGate
-        e, f = run(design, kind(base, n, ALPHA, least, n), rate)
+        e, f = run(design, Gate(base, n, ALPHA, least, n, futile), rate)
         spent += weight * e
         flagged += weight * f
     return spent, flagged

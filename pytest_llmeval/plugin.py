@@ -1006,7 +1006,8 @@ class _Job:
         self.test = _test_name(item, model)
         self.base = config.stash.get(BASELINE_ROWS, {}).get((self.test, model))
         replaying = self.runtime.cache is not None and self.runtime.cache.replay
-        self.stop = regression_gate(self.base, self.plan, replaying)
+        updating = bool(config.getoption("llm_update_baseline"))
+        self.stop = regression_gate(self.base, self.plan, replaying, futile=not updating)
         self.ordered = self.runtime.cache is not None  # reruns ask for the samples it holds
         self.classifier = _classifier(config, self.runtime)
         self.partial: Sampled | None = None

@@ -212,6 +212,7 @@ class Gate:
     alpha: float
     least: int
     samples: int
+    futile: bool = True  # False: stop only where the verdict is settled (curtailment)
 
     def __call__(self, passes: int, valid: int, remaining: int) -> str | None:
         verdicts = {
@@ -221,6 +222,8 @@ class Gate:
         }
         if len(verdicts) <= 1:
             return "settled"
+        if not self.futile:
+            return None
         rule = futility(self.base_passes, self.base_valid, self.samples, self.alpha)
         return "futile" if remaining and rule.futile(passes, valid) else None
 

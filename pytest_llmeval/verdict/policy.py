@@ -20,17 +20,21 @@ if TYPE_CHECKING:
 FAIL_ON = ("both", "regression", "threshold")
 
 
-def regression_gate(base: Row | None, plan: Plan, replaying: bool) -> Gate | None:
-    """Sample until the regression verdict against the baseline row is settled too.
+def regression_gate(
+    base: Row | None, plan: Plan, replaying: bool, futile: bool = True
+) -> Gate | None:
+    """Sample until the regression verdict against the baseline row is settled too, or (with
+    `futile`) a drop has become unlikely to show.
 
     Not under replay, which must ask for no more samples than the run that recorded them (it
-    may have had no baseline yet).
+    may have had no baseline yet). A run that writes the baseline passes futile=False: its rows
+    become the next baseline, and a row cut short by futility would weaken every later gate.
     """
     if base is None or replaying or plan.suite:
         return None
     base_valid = base["passed"] + base["failed"]
     least = min_valid_samples(plan.samples)
-    return Gate(base["passed"], base_valid, 1.0 - plan.confidence, least, plan.samples)
+    return Gate(base["passed"], base_valid, 1.0 - plan.confidence, least, plan.samples, futile)
 
 
 @dataclass(frozen=True)

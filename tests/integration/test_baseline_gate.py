@@ -240,6 +240,10 @@ def test_an_unchanged_model_stops_for_futility_and_a_drop_is_still_caught(
     assert stop["baseline"] == [20, 20] and stop["passed"] == stop["valid"] == stop["at"]
     assert row["run"] == stop["at"] < 20 and not compared["regressed"]
     assert compared["p_value"] == drop_p_value(20, 20, stop["passed"], stop["valid"]) > ALPHA
+    gateway.add_model("m", Cycle(["PASS"]))
+    suite.runpytest(*args, "--llm-update-baseline", "--llm-report=writing.json")
+    writing = report(suite.path / "writing.json")["tests"][0]
+    assert "gate_stop" not in writing and writing["run"] > stop["at"]  # baselines keep their size
     gateway.add_model("m", Cycle(["PASS", "PASS", "FAIL"]))
     dropped = suite.runpytest(*args, "--llm-report=drop.json")
     assert dropped.ret == pytest.ExitCode.TESTS_FAILED

@@ -123,6 +123,13 @@ def test_a_baseline_row_gates_sampling_except_under_replay() -> None:
     assert rule(0, 3, 7) is None  # 0/3 so far: the verdict can still go either way
     assert rule(10, 10, 0) == "settled"
     assert regression_gate(base, PLAN, replaying=True) is None
+    futile = [rule(t, t, 10 - t) for t in range(1, 10)]
+    assert "futile" in futile  # 10/10 then: a drop is unlikely to show by sample 10
+    writing = regression_gate(base, PLAN, replaying=False, futile=False)
+    assert writing is not None
+    assert [writing(t, t, 10 - t) for t in range(1, 10)] == [
+        None if stop == "futile" else stop for stop in futile
+    ]
     assert regression_gate(None, PLAN, replaying=False) is None
 
 
