@@ -172,7 +172,7 @@ function groupRow(group, continued) {
                  valid ? `${pct(passed / valid)} of ${valid} valid samples passed` : 'no valid samples'];
   const index = state.group === 'suite' ? data.suites.indexOf(group.g) : -1;
   const gates = data.suite_rows.filter(e => e.s === index && e.g)
-    .map(e => `gate ${models[e.m].model}: ${e.g}`);
+    .map(e => `gate ${models[e.m].model}: ${e.g}` + (e.st ? ` (${e.st})` : ''));
   const toggle = () => {
     if (shut) closed.delete(key); else closed.add(key);
     render();
@@ -415,7 +415,8 @@ function matrix(shown) {
     h('tr', {class: line.suite ? 'suite' : null}, h('th', {scope: 'row'}, line.label), cols.map(m => {
       if (line.suite) {
         const e = line.suite.get(m);
-        return e ? cell(e.p, e.v, e.lo, e.hi, `${line.label} on ${models[m].model}`, null, e.g)
+        const label = `${line.label} on ${models[m].model}` + (e && e.st ? `, ${e.st}` : '');
+        return e ? cell(e.p, e.v, e.lo, e.hi, label, null, e.g)
           : h('td', {class: 'cell none'}, '');
       }
       const i = line.tests.get(m);

@@ -32,7 +32,7 @@ from pytest_llmeval.report.schema import (
     Transcript,
     TranscriptDiff,
 )
-from pytest_llmeval.report.suites import suite_name
+from pytest_llmeval.report.suites import stopping_text, suite_name
 from pytest_llmeval.verdict.marker import design_text
 from pytest_llmeval.verdict.stats import clopper_pearson
 
@@ -53,7 +53,8 @@ class _HtmlModel(TypedDict):
 
 class _HtmlSuite(TypedDict):
     """A suite x model of the matrix: suite index `s`, model index `m`, cases passed `p` of
-    valid `v`, CI `lo`-`hi`, and the gate's verdict `g` when the suite is gated."""
+    valid `v`, CI `lo`-`hi`, the gate's verdict `g` when the suite is gated, and how it
+    stopped over cases `st` when it did."""
 
     s: int
     m: int
@@ -62,6 +63,7 @@ class _HtmlSuite(TypedDict):
     lo: float
     hi: float
     g: NotRequired[str]
+    st: NotRequired[str]
 
 
 class _HtmlExchange(TypedDict):
@@ -417,6 +419,8 @@ def html_data(report: Report, history: Sequence[HistorySeries] = ()) -> _HtmlDat
         }
         if "gate" in s:
             entry["g"] = s["gate"]["verdict"]
+            if "stopping" in s["gate"]:
+                entry["st"] = stopping_text(s["gate"]["stopping"])
         suite_rows.append(entry)
     return {
         "models": [_model_bars(report, name) for name in models.items],

@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 
+from pytest_llmeval.report.baseline import load_report
+from pytest_llmeval.report.html_report import html_data
+from pytest_llmeval.report.suites import stopping_text
 from pytest_llmeval.testing import FakeGateway, RecordedRequest
 
 BENCH = """
@@ -69,6 +72,8 @@ def test_a_sequential_suite_stops_and_gives_the_full_runs_verdict(
     assert stop["judged"] == counted
     assert gate["verdict"] == "failed"
     assert "stopped:" in (suite.path / "r.md").read_text()
+    page = html_data(load_report(suite.path / "r.json"))
+    assert [row.get("st") for row in page["suite_rows"]] == [stopping_text(stop)]
     # The same suite run to its end judges the same.
     suite.makepyfile(test_bench=bench.replace(', design="sequential"', ""))
     full = suite.runpytest(*args, "--llm-report=full.json")
