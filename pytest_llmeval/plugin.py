@@ -96,6 +96,7 @@ MACHINERY: pytest.StashKey[Machinery] = pytest.StashKey()
 RUN_DIR = pytest.StashKey[Path]()
 SPEC = pytest.StashKey[EvalSpec]()
 ORDER = pytest.StashKey[CaseOrder]()
+ORDER_ERROR = pytest.StashKey[str]()  # a sequential suite whose cases differ in their markers
 PROGRESS: pytest.StashKey[SuiteProgress] = pytest.StashKey()
 CALIBRATIONS: pytest.StashKey[CalibrationStore] = pytest.StashKey()
 NO_MODELS = (
@@ -545,13 +546,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             place[index] = ranks[case]
             plans.add(dataclasses.replace(_item_plan(items[index], model), order=None))
         if len(plans) > 1:
-            raise pytest.UsageError(
+            message = (
                 f"{suite} [{model}]: the cases of a suite with design='sequential' must share "
                 "one llmeval marker (a case's own marker changes its threshold or samples)"
             )
+            for index, _ in members:
+                del items[index].stash[ORDER]
+                items[index].stash[ORDER_ERROR] = message
+                place.pop(index)
     slots: dict[str, list[int]] = {}
     for (suite, _), members in groups.items():
-        slots.setdefault(suite, []).extend(index for index, _ in members)
+        slots.setdefault(suite, []).extend(index for index, _ in members if index in place)
     reordered = list(items)
     for indices in slots.values():
         ranked = sorted(indices, key=lambda i: (place[i], i))
@@ -816,7 +821,10 @@ class Sampler:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         """A case of a settled suite is skipped, unless it was launched ahead: what is in
-        flight finishes (overshoot)."""
+        flight finishes (overshoot). A case of a sequential suite whose cases differ in their
+        markers errs (every process finds that at collection; only a test can report it)."""
+        if ORDER_ERROR in item.stash:
+            raise ConfigError(item.stash[ORDER_ERROR])
         if item.nodeid not in self.jobs:
             reason = _settled(item)
             if reason is not None:
@@ -899,7 +907,7 @@ class Sampler:
                 continue
             if not ready.ready:
                 break
-            if _settled(item) is not None:
+            if ORDER_ERROR in item.stash or _settled(item) is not None:
                 continue
             try:
                 job = _Job.before_turn(item, model, ready.values, self.window)

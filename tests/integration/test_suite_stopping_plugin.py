@@ -124,6 +124,19 @@ def test_an_observed_suite_cannot_be_sequential(
     assert result.ret != pytest.ExitCode.OK
 
 
+def test_cases_of_a_sequential_suite_must_share_one_marker(
+    suite: pytest.Pytester, gateway: FakeGateway, plugin_args: list[str]
+) -> None:
+    gateway.add_model("m", "PASS")
+    marker = 'pytest.mark.llmeval(pass_rate=0.5, samples=1, suite=True, design="sequential")'
+    bench = BENCH.replace("range(60)", f"[*range(59), pytest.param(59, marks={marker})]")
+    suite.makepyfile(test_bench=bench)
+    result = suite.runpytest("--llm-models=m", *plugin_args)
+    result.assert_outcomes(errors=60)
+    result.stdout.fnmatch_lines(["*ConfigError: *the cases of a suite with design='sequential'*"])
+    assert gateway.request_count() == 0
+
+
 @pytest.mark.parametrize(("population", "verdict"), [("fixed", "failed"), ("sampled", "error")])
 def test_shards_of_a_sequential_suite_merge_to_a_valid_verdict_or_an_error(
     suite: pytest.Pytester, gateway: FakeGateway, population: str, verdict: str
