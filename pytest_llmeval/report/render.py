@@ -186,33 +186,25 @@ def _fitting(blocks: list[str], room: int) -> str:
     return text
 
 
-def _sequential(tests: Sequence[Row]) -> list[str]:
-    """What the sequential verdicts (`seq`) spent against the most their markers allow."""
-    rows = [r for r in tests if "decision" in r]
-    if not rows:
-        return []
-    spent = sum(r["run"] for r in rows)
-    most = sum(r["plan"]["samples"] for r in rows)
-    return [
-        "",
-        f"`seq`: {len(rows)} sequential verdicts ran {spent} of at most {most} samples "
-        f"({1 - spent / most:.0%} not spent); each stops once its design's bounds decide, with "
-        "the fixed-N test's guarantee.",
-    ]
-
-
-def _futile(tests: Sequence[Row]) -> list[str]:
-    """How many tests the baseline gate stopped for futility, and what they spent."""
-    rows = [r for r in tests if "gate_stop" in r]
-    if not rows:
-        return []
-    spent = sum(r["run"] for r in rows)
-    most = sum(r["plan"]["samples"] for r in rows)
-    return [
-        "",
-        f"`gate`: the baseline gate stopped {len(rows)} tests once a drop was unlikely to show "
-        f"(ran {spent} of at most {most} samples); a futility stop never calls a drop.",
-    ]
+def _stops(tests: Sequence[Row]) -> list[str]:
+    """What the sequential verdicts (`seq`) and the baseline gate's futility stops (`gate`)
+    spent against the most their markers allow."""
+    lines = []
+    for key, label, says in (
+        ("decision", "`seq`", "sequential verdicts ran {spent} of at most {most} samples "
+         "({saved} not spent); each stops once its design's bounds decide, with the fixed-N "
+         "test's guarantee"),
+        ("gate_stop", "`gate`", "tests were stopped by the baseline gate once a drop was "
+         "unlikely to show (ran {spent} of at most {most} samples); a futility stop never "
+         "calls a drop"),
+    ):  # fmt: skip
+        rows = [r for r in tests if key in r]
+        if rows:
+            spent = sum(r["run"] for r in rows)
+            most = sum(r["plan"]["samples"] for r in rows)
+            text = says.format(spent=spent, most=most, saved=f"{1 - spent / most:.0%}")
+            lines += ["", f"{label}: {len(rows)} {text}."]
+    return lines
 
 
 def _observed(row: Result) -> bool:
@@ -271,8 +263,7 @@ def _markdown(report: Report, tests: Sequence[Row], left_out: int = 0) -> str:
         ]
     if observed:
         lines += ["", f"{len(observed)} cases of gated suites are judged by their suites below."]
-    lines += _sequential(tests)
-    lines += _futile(tests)
+    lines += _stops(tests)
     lines += _suite_gates(report)
     lines += _judged(tests)
     lines += _preferences(report)

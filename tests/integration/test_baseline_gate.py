@@ -233,7 +233,7 @@ def test_an_unchanged_model_stops_for_futility_and_a_drop_is_still_caught(
     same.assert_outcomes(passed=1)
     same.stdout.fnmatch_lines(["*test_answer*m*seq */20 gate *"])
     markdown = (suite.path / "same.md").read_text()
-    assert "`gate`: the baseline gate stopped 1 tests once a drop was unlikely to show" in markdown
+    assert "`gate`: 1 tests were stopped by the baseline gate once a drop was unlikely" in markdown
     doc = report(suite.path / "same.json")
     row, compared = doc["tests"][0], doc["baseline"]["rows"][0]
     stop = row["gate_stop"]

@@ -110,6 +110,11 @@ def test_suite_marker_mistakes_are_usage_errors(
     suite.makepyfile(test_bench=BENCH.replace("suite=True", 'suite=True, population="all"'))
     result = suite.runpytest("--llm-models=m")
     result.stdout.fnmatch_lines(["*population='all' must be one of fixed, sampled*"])
+    observed = 'suite=True, mode="observed", design="sequential"'
+    suite.makepyfile(test_bench=BENCH.replace("suite=True", observed))
+    result = suite.runpytest("--llm-models=m")
+    result.stdout.fnmatch_lines(["*an observed suite needs every case and never stops*"])
+    assert result.ret != pytest.ExitCode.OK
 
 
 def test_a_suite_replays_case_by_case_from_the_cache(

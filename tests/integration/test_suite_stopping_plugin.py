@@ -114,16 +114,6 @@ def test_a_baseline_keeps_a_suite_running_until_the_sign_test_is_settled(
     assert gate_of(suite)["verdict"] == "passed"
 
 
-def test_an_observed_suite_cannot_be_sequential(
-    suite: pytest.Pytester, gateway: FakeGateway
-) -> None:
-    gateway.add_model("m", "PASS")
-    suite.makepyfile(test_bench=BENCH.replace("suite=True", 'suite=True, mode="observed"'))
-    result = suite.runpytest("--llm-models=m")
-    result.stdout.fnmatch_lines(["*an observed suite needs every case and never stops*"])
-    assert result.ret != pytest.ExitCode.OK
-
-
 def test_cases_of_a_sequential_suite_must_share_one_marker(
     suite: pytest.Pytester, gateway: FakeGateway, plugin_args: list[str]
 ) -> None:
