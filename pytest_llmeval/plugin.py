@@ -302,7 +302,8 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_llmeval.calls.runtime import Runtime
 
         limits = run_dir if workerinput is not None else None
-        config.stash[RUNTIME] = Runtime(settings, budget, _cache(config), limits)
+        transcripts = config.getoption("llm_record") != "none"
+        config.stash[RUNTIME] = Runtime(settings, budget, _cache(config), limits, transcripts)
     baseline = _baseline(config)
     if baseline is not None:
         from pytest_llmeval.report.baseline import index
@@ -713,8 +714,14 @@ def _client(item: pytest.Item, model: ModelSettings, url: str | None, role: str)
     if runtime is None:
         from pytest_llmeval.calls.runtime import Runtime
 
-        runtime = item.config.stash[RUNTIME] = Runtime(
-            item.config.stash[SETTINGS], item.config.stash.get(BUDGET, None), _cache(item.config)
+        config = item.config
+        transcripts = config.getoption("llm_record") != "none"
+        runtime = config.stash[RUNTIME] = Runtime(
+            config.stash[SETTINGS],
+            config.stash.get(BUDGET, None),
+            _cache(config),
+            None,
+            transcripts,
         )
     try:
         return LLM(model, runtime.pool, url, test=item.nodeid, role=role)

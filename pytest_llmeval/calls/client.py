@@ -65,10 +65,12 @@ class ClientPool:
         budget: Budget | None = None,
         cache: ResponseCache | None = None,
         shared: Path | None = None,
+        transcripts: bool = True,
     ) -> None:
         self.settings = settings
         self.cache = cache
         self.shared = shared
+        self.transcripts = transcripts  # False (--llm-record=none): calls keep no exchange
         self._env = env
         self._lock = threading.Lock()
         self._sync: dict[tuple[str | None, str], openai.OpenAI] = {}
@@ -674,18 +676,20 @@ class _Request:
         trace = current_trace()
         if trace is None:
             return
-        text, calls, finish = answer if answer is not None else ("", (), None)
-        failure = None if error is None else f"{type(error).__name__}: {error}"
-        exchanged, cut = exchange(
-            self.llm.role,
-            self.endpoint,
-            sent_messages(self.endpoint, self.body),
-            text,
-            self.pool.redact,
-            finish_reason=finish,
-            tool_calls=calls,
-            error=failure,
-        )
+        exchanged, cut = None, False
+        if self.pool.transcripts:
+            text, calls, finish = answer if answer is not None else ("", (), None)
+            failure = None if error is None else f"{type(error).__name__}: {error}"
+            exchanged, cut = exchange(
+                self.llm.role,
+                self.endpoint,
+                sent_messages(self.endpoint, self.body),
+                text,
+                self.pool.redact,
+                finish_reason=finish,
+                tool_calls=calls,
+                error=failure,
+            )
         trace.add(
             CallRecord(
                 endpoint=self.endpoint,

@@ -27,11 +27,13 @@ class Runtime:
         budget: Budget | None = None,
         cache: ResponseCache | None = None,
         limits: Path | None = None,
+        transcripts: bool = True,
     ) -> None:
         self.settings = settings
         self.budget = budget
         self.cache = cache
         self.limits = limits
+        self.transcripts = transcripts
         self._pool: ClientPool | None = None
         self._runner: asyncio.Runner | None = None
 
@@ -41,7 +43,9 @@ class Runtime:
         if self._pool is None:
             from pytest_llmeval.calls.client import ClientPool
 
-            self._pool = ClientPool(self.settings, os.environ, self.budget, self.cache, self.limits)
+            self._pool = ClientPool(
+                self.settings, os.environ, self.budget, self.cache, self.limits, self.transcripts
+            )
         return self._pool
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -185,3 +185,19 @@ def test_an_embedding_model_refuses_chat_completions_and_streams(gateway: FakeGa
         with pytest.raises(LLMUsageError, match="api='embedding': it only serves embeddings"):
             call()
     assert gateway.request_count() == 0
+
+
+@pytest.mark.parametrize("transcripts", [True, False])
+def test_calls_keep_their_exchange_unless_no_transcript_is_kept(
+    gateway: FakeGateway, transcripts: bool
+) -> None:
+    gateway.add_model("m", "PASS")
+    pool = ClientPool(Settings(retries=0, timeout=5.0), {}, transcripts=transcripts)
+    trace = SampleTrace()
+    with tracing(trace):
+        LLM(PRICED, pool, gateway.base_url).chat("hello")
+    (call,) = trace.calls
+    if transcripts:
+        assert call.exchange is not None and call.exchange["answer"] == "PASS"
+    else:
+        assert call.exchange is None and not call.cut
