@@ -4,7 +4,10 @@ and a module of its own, unlike a conftest, cannot be shadowed by another direct
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from pytest_llmeval.calls.shared_file import alive
 
@@ -21,3 +24,14 @@ def wait_dead(pid: int, seconds: float = 15) -> bool:
     while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     return not alive(pid)
+
+
+def cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m pytest_llmeval ARGS` in `folder`, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_llmeval", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+    )

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-import subprocess
-import sys
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import cli
 
 from pytest_llmeval.report.history import runs, series
 from pytest_llmeval.testing import Cycle, FakeGateway, RecordedRequest
@@ -83,16 +82,6 @@ def stable(path: Path) -> list[tuple[str, str, list[dict[str, Any]]]]:
         (s["test"], s["model"], [{k: p[k] for k in STABLE} for p in s["points"]])
         for s in series(path)
     ]
-
-
-def cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest_llmeval", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def test_each_finished_run_is_appended_once_serially_and_under_xdist(

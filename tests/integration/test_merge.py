@@ -5,14 +5,13 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import subprocess
-import sys
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import cli
 
 from pytest_llmeval.testing import FakeGateway, RecordedRequest
 
@@ -26,16 +25,6 @@ def test_case(llm, case):
 """
 STABLE = ("nodeid", "test", "model", "verdict", "passed", "failed", "errors", "run", "fingerprints")
 TOTALS = ("tests", "passed", "failed", "error", "samples", "sample_passes", "input_tokens")
-
-
-def cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest_llmeval", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -3,12 +3,10 @@ every case has reported, failing the run (not the cases); paired regression agai
 
 from __future__ import annotations
 
-import functools
 import json
-import subprocess
-import sys
 
 import pytest
+from processes import cli
 
 from pytest_llmeval.testing import FakeGateway, RecordedRequest
 
@@ -143,11 +141,9 @@ def test_a_suite_split_over_shards_is_judged_whole_after_merge(
     two = suite.runpytest("--llm-models=m", "-k", f"not ({first_half})", "--llm-report=two.json")
     # Each shard judges its own half: 1/10 right fails, 10/10 right passes.
     assert (one.ret, two.ret) == (pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.OK)
-    run = functools.partial(subprocess.run, cwd=suite.path, capture_output=True, text=True)
-    merged = run([sys.executable, "-m", "pytest_llmeval", "merge", "one.json", "two.json",
-                  "-o", "all.json"])  # fmt: skip
+    merged = cli(suite.path, "merge", "one.json", "two.json", "-o", "all.json")
     assert merged.returncode == 0, merged.stderr
     (row,) = report(suite, "all.json")["suites"]  # type: ignore[misc]
     assert row["gate"]["cases"] == 20 and row["gate"]["rate"] == 0.55
-    compared = run([sys.executable, "-m", "pytest_llmeval", "compare", "all.json"])
+    compared = cli(suite.path, "compare", "all.json")
     assert compared.returncode == 1 and "suite gates passed" in compared.stdout

@@ -4,13 +4,11 @@ baseline keeps the suite running until its paired regression is settled too."""
 
 from __future__ import annotations
 
-import functools
 import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
+from processes import cli
 
 from pytest_llmeval.report.baseline import load_report
 from pytest_llmeval.report.html_report import html_data
@@ -141,9 +139,7 @@ def test_shards_of_a_sequential_suite_merge_to_a_valid_verdict_or_an_error(
     for name, select in (("one", first), ("two", f"not ({first})")):
         shard = suite.runpytest("--llm-models=m", "-k", select, f"--llm-report={name}.json")
         assert outcomes(shard)[1] > 0
-    run = functools.partial(subprocess.run, cwd=suite.path, capture_output=True, text=True)
-    merged = run([sys.executable, "-m", "pytest_llmeval", "merge", "one.json", "two.json",
-                  "-o", "all.json"])  # fmt: skip
+    merged = cli(suite.path, "merge", "one.json", "two.json", "-o", "all.json")
     assert merged.returncode == 0, merged.stderr
     gate = gate_of(suite, "all.json")
     assert gate["verdict"] == verdict and gate["stopping"]["cases"] == 60
