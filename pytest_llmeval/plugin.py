@@ -1103,12 +1103,12 @@ class _Job:
 
     def _publish(self, sampled: Sampled) -> Sampled:
         """Share a finished case of a suite that stops over cases with the run's processes."""
-        from pytest_llmeval.report.suites import suite_name
+        from pytest_llmeval.report.suites import case_name, suite_name
 
         suite = suite_name(self.test)
         if self.plan.order is not None and self.plan.stops_suite and suite is not None:
             valid = [r.outcome == "passed" for r in sampled.records if r.outcome != "error"]
-            case = self.test[len(suite) + 1 : -1]
+            case = case_name(self.test)  # as collection named it for the canonical order
             self.item.config.stash[PROGRESS].record(suite, self.model, case, self.plan, valid)
         return sampled
 
